@@ -1,0 +1,186 @@
+#!/usr/bin/env python
+"""Fused ReLU-moment kernel vs numpy baselines, with this machine's limits, in one run.
+
+Usage::
+
+    python benchmarks/bench_relu_moments.py [--dims 16 64 256] [--threads 2] [--repeat 3]
+
+Systems (all compute the mean and covariance of ReLU(X), X ~ N(mu, Sigma)):
+
+* ``fused``     mcbench.mc.relu_moments (Numba, parallel chunks, streaming);
+* ``numpy``     rng.multivariate_normal + np.maximum + mean + np.cov (holds n x d);
+* ``blocked``   Cholesky once; blocks of standard normals, matmul, ReLU,
+                accumulate the column sums and X^T X (numpy's BLAS, all threads).
+
+Machine limits, measured in the same process:
+
+* ``rng``   normals/s of mcbench's chunked generator on all threads (the
+            kernel's own RNG; numpy's single-threaded generator is also shown);
+* ``gemm``  GFLOP/s of BLAS on the kernel's GEMM shapes (chunk x d times d x d),
+            one chunk per thread, the way the fused kernel calls it.
+
+The fused kernel's use of them: ``normals/s`` = samples/s * d against ``rng``,
+and ``GFLOP/s`` = samples/s * 4 d^2 (two GEMMs per sample) against ``gemm``.
+Timings are the median of ``--repeat`` runs after a warm-up call (JIT
+compilation is never timed; it is reported separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def _median_seconds(fn, repeat):
+    fn()  # warm-up: JIT, page faults, BLAS thread start
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def numpy_plain(mean, cov, n, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.maximum(rng.multivariate_normal(mean, cov, size=n).astype(dtype, copy=False), 0)
+    return y.mean(axis=0), np.cov(y, rowvar=False)
+
+
+def numpy_blocked(mean, cov, n, dtype, seed=0, block=8192):
+    rng = np.random.default_rng(seed)
+    lower_t = np.linalg.cholesky(cov).T.astype(dtype)
+    mean_t = mean.astype(dtype)
+    d = mean.shape[0]
+    total = np.zeros(d)
+    cross = np.zeros((d, d))
+    for start in range(0, n, block):
+        rows = min(block, n - start)
+        x = rng.standard_normal((rows, d), dtype=dtype) @ lower_t
+        x += mean_t
+        np.maximum(x, 0, out=x)
+        total += x.sum(axis=0)
+        cross += x.T @ x
+    mean_y = total / n
+    return mean_y, (cross - n * np.outer(mean_y, mean_y)) / (n - 1)
+
+
+def machine_limits(d, dtype, threads, chunk):
+    """(normals/s of the chunked RNG on all threads, GEMM GFLOP/s on the kernel's shapes)."""
+    from numba import njit, prange
+
+    from mcbench._rng import chunk_state, fill_normals, stream_key
+    from mcbench._threads import single_threaded_blas
+
+    @njit(parallel=True)
+    def rng_only(key, buf):
+        for c in prange(buf.shape[0]):
+            state = np.empty(4, np.uint64)
+            chunk_state(key, c, state)
+            fill_normals(state, buf[c])
+
+    @njit(parallel=True)
+    def gemm_only(a, b, out, reps):
+        for t in prange(a.shape[0]):
+            for _ in range(reps):
+                np.dot(a[t], b, out[t])
+
+    key = stream_key(0)
+    buf = np.empty((threads * 8, 1 << 16), dtype)
+    rng_s = _median_seconds(lambda: rng_only(key, buf), 3)
+    normals_per_s = buf.size / rng_s
+
+    a = np.random.default_rng(1).standard_normal((threads, chunk, d)).astype(dtype)
+    b = np.random.default_rng(2).standard_normal((d, d)).astype(dtype)
+    out = np.empty((threads, chunk, d), dtype)
+    reps = max(1, int(2e8 // (2 * chunk * d * d)))
+    with single_threaded_blas():
+        gemm_s = _median_seconds(lambda: gemm_only(a, b, out, reps), 3)
+    gflops = threads * reps * 2.0 * chunk * d * d / gemm_s / 1e9
+    return normals_per_s, gflops
+
+
+def numpy_rng_normals_per_s(dtype):
+    rng = np.random.default_rng(0)
+    return (1 << 23) / _median_seconds(lambda: rng.standard_normal(1 << 23, dtype=dtype), 3)
+
+
+def problem(d, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((d, d))
+    cov = a @ a.T / d + 0.1 * np.eye(d)
+    mean = 0.5 * rng.standard_normal(d)
+    return mean, cov
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dims", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--budget", type=float, default=1.5e8,
+                        help="samples x d per timed call (default 1.5e8)")
+    parser.add_argument("--no-plain", action="store_true", help="skip numpy's multivariate_normal baseline")
+    args = parser.parse_args(argv)
+
+    import numba
+    import pandas as pd
+
+    numba.set_num_threads(args.threads)
+    from mcbench import __version__
+    from mcbench._rng import default_chunk_size
+    from mcbench._threads import blas_info
+    from mcbench.mc import relu_moments
+
+    rows = []
+    for d in args.dims:
+        mean, cov = problem(d)
+        n = max(10_000, int(args.budget // d))
+        for dt_name in args.dtypes:
+            dtype = np.dtype(dt_name)
+            compile_s = relu_moments(mean, cov, 1000, dtype=dtype).compile_seconds
+            fused_s = _median_seconds(lambda: relu_moments(mean, cov, n, seed=1, dtype=dtype), args.repeat)
+            blocked_s = _median_seconds(lambda: numpy_blocked(mean, cov, n, dtype), args.repeat)
+            plain_s = np.nan
+            if not args.no_plain:
+                n_plain = min(n, 2_000_000)
+                plain_s = _median_seconds(lambda: numpy_plain(mean, cov, n_plain, dtype), 1) * n / n_plain
+            chunk = default_chunk_size(n, d)
+            rng_limit, gemm_limit = machine_limits(d, dtype, args.threads, chunk)
+            fused_rate = n / fused_s
+            rows.append({
+                "d": d,
+                "dtype": dt_name,
+                "n": n,
+                "fused_Msamples/s": fused_rate / 1e6,
+                "blocked_Msamples/s": n / blocked_s / 1e6,
+                "numpy_Msamples/s": n / plain_s / 1e6,
+                "x_blocked": blocked_s / fused_s,
+                "x_numpy": plain_s / fused_s,
+                "fused_Mnormals/s": fused_rate * d / 1e6,
+                "rng_limit_Mnormals/s": rng_limit / 1e6,
+                "frac_rng": fused_rate * d / rng_limit,
+                "fused_GFLOP/s": fused_rate * 4 * d * d / 1e9,
+                "gemm_limit_GFLOP/s": gemm_limit,
+                "frac_gemm": fused_rate * 4 * d * d / 1e9 / gemm_limit,
+                "compile_s": compile_s,
+            })
+    table = pd.DataFrame(rows)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 30)
+    print(f"mcbench {__version__} | numba {numba.__version__} ({numba.threading_layer()}, "
+          f"{numba.get_num_threads()} threads) | numpy {np.__version__} | "
+          f"BLAS {', '.join(b['library'] for b in blas_info())} | "
+          f"numpy RNG {numpy_rng_normals_per_s(np.float64) / 1e6:.0f} M normals/s (1 thread)")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return table
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() is not None else 1)

@@ -1,0 +1,128 @@
+"""Input validation shared by the sampling, Monte Carlo and theory APIs.
+
+Every public entry point funnels its arguments through these helpers, so a bad
+argument always produces the same kind of message: the argument's name, then
+what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+#: Relative tolerance (against the largest |entry| of cov) for symmetry and for
+#: the smallest eigenvalue; round-off from building cov = A @ A.T stays well
+#: inside it, while a genuinely indefinite matrix does not.
+COV_RTOL = 1e-10
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as a Python int, or raise if it is not an integer >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_dtype(dtype) -> np.dtype:
+    """Accept float32 or float64 (anything ``np.dtype`` maps onto them)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_mean_cov(mean, cov) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a Gaussian's parameters and return them as float64 arrays.
+
+    Parameters
+    ----------
+    mean : array_like, shape (d,)
+        Mean vector. A scalar is accepted for d = 1.
+    cov : array_like, shape (d, d)
+        Covariance matrix: finite, symmetric and positive semi-definite
+        (singular matrices are allowed). A scalar is accepted for d = 1.
+
+    Returns
+    -------
+    mean : ndarray, shape (d,), float64
+    cov : ndarray, shape (d, d), float64, exactly symmetric
+
+    Raises
+    ------
+    ValueError
+        With a message naming ``mean`` or ``cov`` and the defect: wrong shape,
+        shapes that do not match, NaN or inf, asymmetry, or a negative
+        eigenvalue (the smallest one is quoted).
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    cov = np.asarray(cov, dtype=np.float64)
+    if mean.ndim == 0:
+        mean = mean.reshape(1)
+    if cov.ndim == 0:
+        cov = cov.reshape(1, 1)
+    if mean.ndim != 1:
+        raise ValueError(f"mean must be a 1-d vector, got an array of shape {mean.shape}")
+    if mean.shape[0] < 1:
+        raise ValueError("mean must have at least one entry (d >= 1), got an empty vector")
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(f"cov must be a square 2-d matrix, got an array of shape {cov.shape}")
+    if cov.shape[0] != mean.shape[0]:
+        raise ValueError(
+            f"shape mismatch: mean has d={mean.shape[0]} entries but cov is "
+            f"{cov.shape[0]}x{cov.shape[1]}"
+        )
+    if not np.all(np.isfinite(mean)):
+        raise ValueError("mean contains NaN or inf")
+    if not np.all(np.isfinite(cov)):
+        raise ValueError("cov contains NaN or inf")
+    scale = float(np.max(np.abs(cov))) if cov.size else 0.0
+    asym = float(np.max(np.abs(cov - cov.T))) if cov.size else 0.0
+    if asym > COV_RTOL * max(scale, 1e-300):
+        raise ValueError(
+            f"cov is not symmetric: max |cov - cov.T| = {asym:.3g} "
+            f"(relative {asym / scale:.3g}, tolerance {COV_RTOL:g})"
+        )
+    cov = 0.5 * (cov + cov.T)
+    if np.any(np.diag(cov) < 0):
+        i = int(np.argmin(np.diag(cov)))
+        raise ValueError(
+            f"cov is not positive semi-definite: diagonal entry cov[{i},{i}] = {cov[i, i]:.6g} < 0"
+        )
+    min_eig = float(np.linalg.eigvalsh(cov)[0])
+    if min_eig < -COV_RTOL * max(scale, 1e-300) * cov.shape[0]:
+        raise ValueError(
+            f"cov is not positive semi-definite: smallest eigenvalue is {min_eig:.6g} "
+            f"(tolerance {-COV_RTOL * scale * cov.shape[0]:.3g})"
+        )
+    return mean, cov
+
+
+def psd_factor(cov: np.ndarray) -> np.ndarray:
+    """A lower-triangular L with L @ L.T == cov, also for singular PSD cov.
+
+    Cholesky is used when it succeeds. For a singular matrix it fails, and we
+    fall back to an LDL^T-free route: the symmetric square root from the
+    eigendecomposition, re-triangularised by a QR of its transpose. That keeps
+    the factor lower-triangular (so kernels can rely on the shape) and exact to
+    round-off for rank-deficient covariances.
+    """
+    d = cov.shape[0]
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        pass
+    w, v = np.linalg.eigh(cov)
+    root = v * np.sqrt(np.clip(w, 0.0, None))  # root @ root.T == cov
+    # root.T = Q R  =>  root = R.T Q.T  =>  root root.T = R.T R ; R.T is lower-triangular.
+    r = np.linalg.qr(root.T, mode="r")
+    lower = r.T.copy()
+    signs = np.where(np.diag(lower) < 0, -1.0, 1.0)
+    lower *= signs[np.newaxis, :]
+    return np.ascontiguousarray(lower.reshape(d, d))

@@ -1,0 +1,132 @@
+"""Thread control: keep BLAS and Numba from oversubscribing the cores.
+
+The fused kernels run ``prange`` over chunks and call BLAS (through Numba's
+``np.dot``, which uses SciPy's BLAS) from inside each chunk. If BLAS also
+spawns its own threads, 2 Numba threads x 2 BLAS threads fight over 2 cores;
+measured here, that halves GEMM throughput. :func:`single_threaded_blas` pins
+every loaded BLAS library to one thread for the duration of a kernel call and
+restores the previous setting afterwards.
+
+Only ``ctypes`` is used, so this adds no dependency: the loaded OpenBLAS
+(including the ``scipy_``-prefixed builds in NumPy and SciPy wheels), MKL and
+BLIS libraries are found in ``/proc/self/maps`` (Linux) or next to NumPy and
+SciPy (other platforms).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import os
+import threading
+
+import numba
+
+_LOCK = threading.Lock()
+
+# (family, getter, setter) symbol candidates, tried in order.
+_SYMBOLS = [
+    ("openblas", f"{p}openblas_get_num_threads{s}", f"{p}openblas_set_num_threads{s}")
+    for p in ("scipy_", "")
+    for s in ("64_", "")
+] + [
+    ("mkl", "MKL_Get_Max_Threads", "MKL_Set_Num_Threads"),
+    ("blis", "bli_thread_get_num_threads", "bli_thread_set_num_threads"),
+]
+
+_CACHE: list | None = None
+
+
+def _candidate_paths() -> list[str]:
+    names = ("openblas", "mkl_rt", "libblis")
+    paths: list[str] = []
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                path = line.rsplit(None, 1)[-1] if "/" in line else ""
+                if any(n in os.path.basename(path) for n in names) and path not in paths:
+                    paths.append(path)
+    except OSError:
+        import numpy
+        import scipy
+
+        for mod in (numpy, scipy):
+            libdir = os.path.join(os.path.dirname(mod.__file__), os.pardir, mod.__name__ + ".libs")
+            for pattern in ("*openblas*", "*mkl_rt*", "*blis*"):
+                paths.extend(sorted(glob.glob(os.path.join(libdir, pattern))))
+    return paths
+
+
+def _blas_handles():
+    """[(path, family, get_fn, set_fn)] for every loaded BLAS with a thread API."""
+    global _CACHE
+    if _CACHE is not None:
+        return _CACHE
+    import scipy.linalg.cython_blas  # noqa: F401  (make sure SciPy's BLAS is loaded)
+
+    found = []
+    for path in _candidate_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for family, get_name, set_name in _SYMBOLS:
+            get_fn = getattr(lib, get_name, None)
+            set_fn = getattr(lib, set_name, None)
+            if get_fn is not None and set_fn is not None:
+                get_fn.restype = ctypes.c_int
+                set_fn.argtypes = [ctypes.c_int]
+                found.append((path, family, get_fn, set_fn))
+                break
+    _CACHE = found
+    return found
+
+
+def blas_info() -> list[dict]:
+    """The loaded BLAS libraries: ``[{"library", "family", "num_threads"}]``."""
+    return [
+        {"library": os.path.basename(path), "family": family, "num_threads": int(get_fn())}
+        for path, family, get_fn, _ in _blas_handles()
+    ]
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Pin every loaded BLAS to 1 thread inside the block, then restore it."""
+    with _LOCK:
+        handles = _blas_handles()
+        before = [get_fn() for _, _, get_fn, _ in handles]
+        for _, _, _, set_fn in handles:
+            set_fn(1)
+        try:
+            yield
+        finally:
+            for (_, _, _, set_fn), n in zip(handles, before):
+                set_fn(n)
+
+
+def resolve_threads(threads: int | None) -> int:
+    """Validate a requested Numba thread count (None: the current setting)."""
+    if threads is None:
+        return numba.get_num_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(
+            f"threads={threads} exceeds NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}; "
+            "set the environment variable before starting Python to allow more"
+        )
+    return threads
+
+
+@contextlib.contextmanager
+def numba_threads(threads: int | None):
+    """Run the block with ``threads`` Numba threads (None: leave as is)."""
+    n = resolve_threads(threads)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        numba.set_num_threads(previous)
