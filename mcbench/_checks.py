@@ -90,39 +90,41 @@ def check_mean_cov(mean, cov) -> tuple[np.ndarray, np.ndarray]:
             f"(relative {asym / scale:.3g}, tolerance {COV_RTOL:g})"
         )
     cov = 0.5 * (cov + cov.T)
+    min_eig = float(np.linalg.eigvalsh(cov)[0])
+    tol = COV_RTOL * max(scale, 1e-300) * cov.shape[0]
     if np.any(np.diag(cov) < 0):
         i = int(np.argmin(np.diag(cov)))
         raise ValueError(
-            f"cov is not positive semi-definite: diagonal entry cov[{i},{i}] = {cov[i, i]:.6g} < 0"
+            f"cov is not positive semi-definite: diagonal entry cov[{i},{i}] = {cov[i, i]:.6g} < 0 "
+            f"(smallest eigenvalue is {min_eig:.6g})"
         )
-    min_eig = float(np.linalg.eigvalsh(cov)[0])
-    if min_eig < -COV_RTOL * max(scale, 1e-300) * cov.shape[0]:
+    if min_eig < -tol:
         raise ValueError(
             f"cov is not positive semi-definite: smallest eigenvalue is {min_eig:.6g} "
-            f"(tolerance {-COV_RTOL * scale * cov.shape[0]:.3g})"
+            f"(tolerance {-tol:.3g})"
         )
     return mean, cov
 
 
 def psd_factor(cov: np.ndarray) -> np.ndarray:
-    """A lower-triangular L with L @ L.T == cov, also for singular PSD cov.
+    """A lower-triangular L with L @ L.T == cov (to round-off), also for singular PSD cov.
 
-    Cholesky is used when it succeeds. For a singular matrix it fails, and we
-    fall back to an LDL^T-free route: the symmetric square root from the
-    eigendecomposition, re-triangularised by a QR of its transpose. That keeps
-    the factor lower-triangular (so kernels can rely on the shape) and exact to
-    round-off for rank-deficient covariances.
+    Cholesky is used when cov is clearly positive definite. For a singular (or
+    numerically singular) matrix, Cholesky may still "succeed" on round-off
+    and return an L whose trailing columns are O(sqrt(eps)) noise, which puts
+    samples off the support. There we build the symmetric root from the
+    eigendecomposition with the null eigenvalues set to exactly 0, then
+    re-triangularise it by a QR of its transpose: root.T = Q R gives
+    root root.T = R.T R, and R.T is lower-triangular. The kernels rely on the
+    factor being triangular (they multiply with TRMM).
     """
     d = cov.shape[0]
-    try:
-        return np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        pass
     w, v = np.linalg.eigh(cov)
-    root = v * np.sqrt(np.clip(w, 0.0, None))  # root @ root.T == cov
-    # root.T = Q R  =>  root = R.T Q.T  =>  root root.T = R.T R ; R.T is lower-triangular.
-    r = np.linalg.qr(root.T, mode="r")
-    lower = r.T.copy()
+    null_tol = 16 * d * np.finfo(float).eps * max(float(w[-1]), 1e-300)
+    if w[0] > null_tol:
+        return np.linalg.cholesky(cov)
+    w = np.where(w > null_tol, w, 0.0)
+    root = v * np.sqrt(w)
+    lower = np.linalg.qr(root.T, mode="r").T
     signs = np.where(np.diag(lower) < 0, -1.0, 1.0)
-    lower *= signs[np.newaxis, :]
-    return np.ascontiguousarray(lower.reshape(d, d))
+    return np.ascontiguousarray(lower * signs[np.newaxis, :])
