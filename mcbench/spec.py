@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from numba import njit
+from numba import cfunc, njit, types
 
 # ------------------------------------------------------------ activations ---
 
@@ -175,6 +175,16 @@ class Activation:
         """phi' applied elementwise to a numpy array (float64)."""
         return _apply(self.dphi, np.asarray(x, dtype=np.float64), self.a, self.b)
 
+    def kernel_functions(self):
+        """(phi, dphi) as C function pointers, the form the Monte Carlo kernels take.
+
+        Passing pointers typed only by their signature lets one compiled (and
+        disk-cached) kernel serve every activation; passing the njit
+        dispatchers themselves would specialise, and recompile, the kernel
+        for each activation in every new process.
+        """
+        return _c_function(self.phi), _c_function(self.dphi)
+
     def with_params(self, a=None, b=None) -> "Activation":
         return Activation(self.name, self.phi, self.dphi, self.a if a is None else float(a),
                           self.b if b is None else float(b), self.kind, self.odd)
@@ -194,6 +204,15 @@ def _apply(fn, x, a, b):
 
 
 _ACTIVATIONS: dict[str, Activation] = {}
+
+_SCALAR_SIGNATURE = types.float64(types.float64, types.float64, types.float64)
+_C_FUNCTIONS: dict = {}
+
+
+def _c_function(fn):
+    if fn not in _C_FUNCTIONS:
+        _C_FUNCTIONS[fn] = cfunc(_SCALAR_SIGNATURE, cache=True)(fn.py_func)
+    return _C_FUNCTIONS[fn]
 
 
 def register_activation(name, phi, dphi, *, a=0.0, b=0.0, kind="generic", odd=False, overwrite=False):

@@ -18,3 +18,82 @@ def relu_moments_from_samples(x):
 def random_spd(d, rng, scale=1.0, jitter=0.1):
     a = rng.standard_normal((d, d))
     return scale * (a @ a.T / d + jitter * np.eye(d))
+
+
+def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
+    """Plain-numpy forward/backward pass replaying the kernel's random draws.
+
+    Draw order per network (stream = chunk ``k`` of the seed's key): weights
+    and biases layer by layer, then per block of inputs: the inputs, then v.
+    Returns the per-network, per-layer quantities the kernel summarises:
+    dict name -> array (n_networks, L).
+    """
+    from mcbench import _rng
+
+    key = _rng.stream_key(seed)
+    widths = spec.widths
+    depth = spec.depth
+    std = np.sqrt(spec.layer_weight_vars())
+    act = spec.activation
+    out = {k: np.zeros((n_networks, depth)) for k in
+           ("z_mean", "z2", "phi2", "dphi2", "qtilde", "wgrad_ms", "ratio", "ratio2", "cab", "caa", "cbb")}
+    x2 = np.zeros(n_networks)
+
+    def normals(state, shape):
+        buf = np.empty(shape)
+        _rng.fill_normals(state, buf)
+        return buf
+
+    for k in range(n_networks):
+        state = np.empty(4, np.uint64)
+        _rng.chunk_state(key, k, state)
+        weights, biases = [], []
+        for l in range(depth):
+            shape = (widths[l + 1], widths[l])
+            if spec.weight_distribution() == "uniform":
+                u = np.empty(shape)
+                _rng.fill_uniforms(state, u)
+                weights.append((2 * u - 1) * std[l] * np.sqrt(3))
+            else:
+                weights.append(normals(state, shape) * std[l])
+            kind, value = spec.bias
+            if kind == "normal":
+                biases.append(normals(state, widths[l + 1]) * np.sqrt(value))
+            else:
+                biases.append(np.full(widths[l + 1], value if kind == "constant" else 0.0))
+        for start in range(0, n_inputs, block):
+            rows = min(block, n_inputs - start)
+            x = normals(state, (rows, widths[0]))
+            if pair_c is not None:
+                x[1::2] = pair_c * x[0::2] + np.sqrt(1 - pair_c**2) * x[1::2]
+            x *= np.sqrt(spec.input_var)
+            x2[k] += (x**2).sum()
+            hs, zs = [x], []
+            for l in range(depth):
+                z = hs[-1] @ weights[l].T + biases[l]
+                zs.append(z)
+                hs.append(act(z))
+                out["z_mean"][k, l] += z.sum()
+                out["z2"][k, l] += (z**2).sum()
+                out["phi2"][k, l] += (hs[-1] ** 2).sum()
+                out["dphi2"][k, l] += (act.derivative(z) ** 2).sum()
+                ratio = (hs[-1] ** 2).sum(1) / (x**2).sum(1)
+                out["ratio"][k, l] += ratio.sum()
+                out["ratio2"][k, l] += (ratio**2).sum()
+                if pair_c is not None:
+                    out["cab"][k, l] += (z[0::2] * z[1::2]).sum()
+            delta = normals(state, (rows, widths[-1]))
+            for l in range(depth - 1, -1, -1):
+                out["qtilde"][k, l] += (delta**2).sum()
+                out["wgrad_ms"][k, l] += ((delta**2).sum(1) * (hs[l] ** 2).sum(1)).sum()
+                if l:
+                    delta = (delta @ weights[l]) * act.derivative(zs[l - 1])
+    fan_out = np.asarray(widths[1:], float)
+    fan_in = np.asarray(widths[:-1], float)
+    for name in ("z_mean", "z2", "phi2", "dphi2", "qtilde"):
+        out[name] /= n_inputs * fan_out
+    out["wgrad_ms"] /= n_inputs * fan_out * fan_in
+    out["ratio"] /= n_inputs
+    out["ratio2"] /= n_inputs
+    out["x2"] = x2 / (n_inputs * widths[0])
+    return out

@@ -1,0 +1,448 @@
+"""Monte Carlo of signal propagation through deep random MLPs (forward and backward).
+
+Model
+-----
+Each of ``n_networks`` independent networks draws fresh weights
+``W^l_ij`` (normal or uniform, variance from the spec's init) and biases; each
+network sees ``n_inputs`` inputs ``x ~ N(0, input_var I)``. The loss is
+``J = sum_i v_i z^L_i`` with ``v ~ N(0, I)`` drawn independently per input, so
+the backward signal starts as ``delta^L = v`` and follows
+``delta^l = phi'(z^l) * (W^{l+1})^T delta^{l+1}``. Per-sample weight gradients
+are ``dJ/dW^l_ij = delta^l_i h^{l-1}_j`` with ``h^0 = x``.
+
+Every statistic is first averaged within a network (over its inputs and
+units); the networks are independent replicates, so each reported estimate is
+the mean over networks and its ``_se`` the standard deviation across networks
+over sqrt(n_networks) (delta method for ratios and products).
+
+Performance
+-----------
+The work is GEMM-bound: one BLAS GEMM per layer forward (``z = h W^T``) and
+one backward (``g = delta W``), with every elementwise statistic fused into a
+single pass over each GEMM's output. Networks run in parallel (``prange``),
+BLAS single-threaded inside; inputs are processed in blocks so that the stored
+activations stay within ``memory_budget`` bytes. ReLU and linear activations
+store no derivative array (ReLU uses the sign of h as its mask).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from numba import njit, prange
+
+from .._checks import check_dtype, check_positive_int
+from .._jit import compile_for
+from .._rng import chunk_state, fill_normals, fill_uniforms, stream_key
+from .._threads import numba_threads, single_threaded_blas
+from ..spec import MLPSpec
+
+# Per-layer accumulator slots (float64 sums within one network).
+(S_Z, S_Z2, S_PHI2, S_DPHI2, S_DELTA2, S_WGRAD, S_R, S_R2,
+ S_A, S_B, S_AA, S_BB, S_AB, N_STATS) = range(14)
+
+_KIND_GENERIC, _KIND_RELU, _KIND_LINEAR = 0, 1, 2
+
+DEFAULT_MEMORY_BUDGET = 512 * 2**20
+
+
+@njit(cache=True)
+def _forward_pointwise(z, bias, phi, dphi, a, b, kind, dphi_out, xnorm2, hn2_out, st):
+    """In place z <- phi(z + bias), accumulating the layer's forward statistics.
+
+    phi and dphi are C function pointers (see Activation.kernel_functions);
+    ReLU and linear are inlined instead, as their call would cost more than
+    their arithmetic.
+
+    z is the GEMM output (rows, n); dphi_out receives phi'(z) for generic
+    activations. xnorm2 holds ||x_s||^2 and hn2_prev is overwritten with
+    ||h^l_s||^2 (used for the norm ratio and by the weight-gradient term).
+    """
+    rows, n = z.shape
+    s_z = 0.0
+    s_z2 = 0.0
+    s_phi2 = 0.0
+    s_dphi2 = 0.0
+    s_r = 0.0
+    s_r2 = 0.0
+    for s in range(rows):
+        row_h2 = 0.0
+        for i in range(n):
+            v = np.float64(z[s, i]) + bias[i]
+            if kind == _KIND_RELU:
+                h = v if v > 0 else 0.0
+            elif kind == _KIND_LINEAR:
+                h = a * v + b
+            else:
+                h = phi(v, a, b)
+            s_z += v
+            s_z2 += v * v
+            row_h2 += h * h
+            if kind == _KIND_GENERIC:
+                g = dphi(v, a, b)
+                dphi_out[s, i] = g
+                s_dphi2 += g * g
+            elif kind == _KIND_RELU:
+                s_dphi2 += 1.0 if v > 0 else 0.0
+            else:
+                s_dphi2 += a * a
+            z[s, i] = h
+        s_phi2 += row_h2
+        hn2_out[s] = row_h2
+        r = row_h2 / xnorm2[s]
+        s_r += r
+        s_r2 += r * r
+    st[S_Z] += s_z
+    st[S_Z2] += s_z2
+    st[S_PHI2] += s_phi2
+    st[S_DPHI2] += s_dphi2
+    st[S_R] += s_r
+    st[S_R2] += s_r2
+
+
+@njit(cache=True)
+def _pair_statistics(z_pre, bias, st):
+    """Cross-moments of the pre-activations of input pairs (rows 2p, 2p + 1)."""
+    rows, n = z_pre.shape
+    s_a = 0.0
+    s_b = 0.0
+    s_aa = 0.0
+    s_bb = 0.0
+    s_ab = 0.0
+    for p in range(rows // 2):
+        for i in range(n):
+            za = np.float64(z_pre[2 * p, i]) + bias[i]
+            zb = np.float64(z_pre[2 * p + 1, i]) + bias[i]
+            s_a += za
+            s_b += zb
+            s_aa += za * za
+            s_bb += zb * zb
+            s_ab += za * zb
+    st[S_A] += s_a
+    st[S_B] += s_b
+    st[S_AA] += s_aa
+    st[S_BB] += s_bb
+    st[S_AB] += s_ab
+
+
+@njit(cache=True)
+def _backward_pointwise(delta, h, dphi_arr, kind, a):
+    """In place delta <- delta * phi'(z) (ReLU: the mask h > 0; linear: a)."""
+    rows, n = delta.shape
+    for s in range(rows):
+        for i in range(n):
+            if kind == _KIND_GENERIC:
+                delta[s, i] *= dphi_arr[s, i]
+            elif kind == _KIND_RELU:
+                if not h[s, i] > 0:
+                    delta[s, i] = 0
+            else:
+                delta[s, i] *= a
+
+
+@njit(cache=True)
+def _delta_statistics(delta, hn2_prev, st):
+    """E[delta^2] and the per-sample weight-gradient mean square numerator."""
+    rows, n = delta.shape
+    s_d2 = 0.0
+    s_w = 0.0
+    for s in range(rows):
+        row = 0.0
+        for i in range(n):
+            row += np.float64(delta[s, i]) * delta[s, i]
+        s_d2 += row
+        s_w += row * hn2_prev[s]
+    st[S_DELTA2] += s_d2
+    st[S_WGRAD] += s_w
+
+
+@njit(cache=True)
+def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
+             phi, dphi, a, b, kind, n_inputs, block, dtype_probe, stats):
+    """One network: draw its weights, push all its inputs through in blocks.
+
+    ``stats`` is (depth + 1, N_STATS): row 0 holds sum ||x||^2 (in S_PHI2),
+    row l the sums of layer l. The network's stream is chunk ``net`` of
+    ``key``: weights and biases first, then per block the inputs and v.
+    """
+    depth = widths.shape[0] - 1
+    state = np.empty(4, np.uint64)
+    chunk_state(key, net, state)
+
+    w_off = np.zeros(depth + 1, np.int64)
+    h_off = np.zeros(depth + 2, np.int64)
+    for l in range(depth):
+        w_off[l + 1] = w_off[l] + widths[l] * widths[l + 1]
+    for l in range(depth + 1):
+        h_off[l + 1] = h_off[l] + widths[l]
+    weights = np.empty(w_off[depth], dtype_probe.dtype)
+    biases = np.zeros(h_off[depth + 1])
+    for l in range(depth):
+        wl = weights[w_off[l]:w_off[l + 1]]
+        if uniform:
+            fill_uniforms(state, wl)
+            for i in range(wl.size):
+                wl[i] = (2.0 * wl[i] - 1.0) * w_std[l] * np.sqrt(3.0)
+        else:
+            fill_normals(state, wl)
+            for i in range(wl.size):
+                wl[i] *= w_std[l]
+        bl = biases[h_off[l + 1]:h_off[l + 2]]
+        if bias_kind == 1:
+            fill_normals(state, bl)
+            for i in range(bl.size):
+                bl[i] *= bias_value
+        elif bias_kind == 2:
+            bl[:] = bias_value
+
+    max_w = 0
+    for l in range(depth + 1):
+        max_w = max(max_w, widths[l])
+    h_all = np.empty(block * h_off[depth + 1], dtype_probe.dtype)
+    generic = kind == _KIND_GENERIC
+    dphi_all = np.empty(block * h_off[depth + 1] if generic else 1, dtype_probe.dtype)
+    delta_a = np.empty(block * max_w, dtype_probe.dtype)
+    delta_b = np.empty(block * max_w, dtype_probe.dtype)
+    xnorm2 = np.empty(block)
+    hn2 = np.empty((depth + 1, block))
+
+    for start in range(0, n_inputs, block):
+        rows = min(block, n_inputs - start)
+        x = h_all[:rows * widths[0]].reshape(rows, widths[0])
+        fill_normals(state, x)
+        if pair_c == pair_c:  # not NaN: rows 2p, 2p+1 are a pair with correlation pair_c
+            ortho = np.sqrt(1.0 - pair_c * pair_c)
+            for p in range(rows // 2):
+                for j in range(widths[0]):
+                    x[2 * p + 1, j] = pair_c * x[2 * p, j] + ortho * x[2 * p + 1, j]
+        for s in range(rows):
+            acc = 0.0
+            for j in range(widths[0]):
+                x[s, j] *= input_std
+                acc += np.float64(x[s, j]) * x[s, j]
+            xnorm2[s] = acc
+            hn2[0, s] = acc
+            stats[0, S_PHI2] += acc
+
+        for l in range(depth):
+            n_in = widths[l]
+            n_out = widths[l + 1]
+            w = weights[w_off[l]:w_off[l + 1]].reshape(n_out, n_in)
+            h_prev = h_all[rows * h_off[l]:rows * h_off[l] + rows * n_in].reshape(rows, n_in)
+            z = h_all[rows * h_off[l + 1]:rows * h_off[l + 1] + rows * n_out].reshape(rows, n_out)
+            np.dot(h_prev, w.T, z)
+            bl = biases[h_off[l + 1]:h_off[l + 2]]
+            if pair_c == pair_c:
+                _pair_statistics(z, bl, stats[l + 1])
+            if generic:
+                dl = dphi_all[rows * h_off[l + 1]:rows * h_off[l + 1] + rows * n_out].reshape(rows, n_out)
+            else:
+                dl = z  # unused
+            _forward_pointwise(z, bl, phi, dphi, a, b, kind, dl, xnorm2, hn2[l + 1], stats[l + 1])
+
+        # Backward: delta^L = v, then delta^l = phi'(z^l) * (delta^{l+1} W^{l+1}).
+        n_last = widths[depth]
+        delta = delta_a[:rows * n_last].reshape(rows, n_last)
+        fill_normals(state, delta)
+        use_a = True
+        for l in range(depth - 1, -1, -1):
+            _delta_statistics(delta, hn2[l], stats[l + 1])
+            if l == 0:
+                break
+            n_in = widths[l]
+            n_out = widths[l + 1]
+            w = weights[w_off[l]:w_off[l + 1]].reshape(n_out, n_in)
+            target = delta_b if use_a else delta_a
+            g = target[:rows * n_in].reshape(rows, n_in)
+            np.dot(delta, w, g)
+            h_l = h_all[rows * h_off[l]:rows * h_off[l] + rows * n_in].reshape(rows, n_in)
+            if generic:
+                dl = dphi_all[rows * h_off[l]:rows * h_off[l] + rows * n_in].reshape(rows, n_in)
+            else:
+                dl = g
+            _backward_pointwise(g, h_l, dl, kind, a)
+            delta = g
+            use_a = not use_a
+
+
+@njit(parallel=True, cache=True)
+def _mlp_kernel(key, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
+                phi, dphi, a, b, kind, n_networks, n_inputs, block, dtype_probe, slots):
+    depth = widths.shape[0] - 1
+    stats = np.zeros((n_networks, depth + 1, N_STATS))
+    for wave in range(0, n_networks, slots):
+        width = min(slots, n_networks - wave)
+        for s in prange(width):
+            net = wave + s
+            _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
+                     phi, dphi, a, b, kind, n_inputs, block, dtype_probe, stats[net])
+    return stats
+
+
+# ------------------------------------------------------------ Python API ---
+
+_BIAS_KIND = {"zero": 0, "normal": 1, "constant": 2}
+
+
+def _kind_code(activation) -> int:
+    return {"relu": _KIND_RELU, "linear": _KIND_LINEAR}.get(activation.kind, _KIND_GENERIC)
+
+
+def block_size(spec: MLPSpec, n_inputs: int, itemsize: int, slots: int, memory_budget: int,
+               pairs: bool) -> int:
+    """Inputs per block so that ``slots`` networks' stored activations fit in ``memory_budget`` bytes."""
+    widths = np.asarray(spec.widths)
+    arrays = 2 if _kind_code(spec.activation) == _KIND_GENERIC else 1
+    per_row = itemsize * (arrays * widths.sum() + 2 * widths.max()) + 8 * (len(widths) + 1)
+    block = int(min(n_inputs, max(2, memory_budget // (slots * per_row))))
+    return block - (block % 2) if pairs and block > 1 else block
+
+
+def _mean_se(x):
+    """Mean over networks (axis 0) and its standard error sd / sqrt(K)."""
+    k = x.shape[0]
+    se = x.std(axis=0, ddof=1) / np.sqrt(k) if k > 1 else np.full(x.shape[1:], np.nan)
+    return x.mean(axis=0), se
+
+
+def summarize(stats, spec: MLPSpec, n_inputs: int, pairs: bool) -> pd.DataFrame:
+    """Turn per-network sums (K, L + 1, N_STATS) into the per-layer estimate table.
+
+    Means of per-network averages, with standard errors across networks;
+    nonlinear functions of means (variance, products, correlation) get
+    delta-method standard errors from their per-network linearisations.
+    """
+    widths = np.asarray(spec.widths, dtype=float)
+    fan_in, fan_out = widths[:-1], widths[1:]
+    elems = n_inputs * fan_out  # entries of z^l per network
+    st = stats[:, 1:, :]
+    x2 = stats[:, 0, S_PHI2] / (n_inputs * widths[0])
+
+    cols = {
+        "layer": np.arange(1, spec.depth + 1),
+        "fan_in": fan_in.astype(int),
+        "fan_out": fan_out.astype(int),
+        "weight_var": spec.layer_weight_vars(),
+    }
+
+    def put(name, per_net, linearised=None):
+        mean, se = _mean_se(per_net if linearised is None else linearised)
+        cols[name] = per_net.mean(axis=0) if linearised is not None else mean
+        cols[name + "_se"] = se
+
+    m_k = st[:, :, S_Z] / elems
+    e2_k = st[:, :, S_Z2] / elems
+    z_mean = m_k.mean(axis=0)
+    put("z_mean", m_k)
+    cols["q"] = e2_k.mean(axis=0) - z_mean**2
+    cols["q_se"] = _mean_se(e2_k - 2 * z_mean * m_k)[1]
+    phi2_k = st[:, :, S_PHI2] / elems
+    put("phi2", phi2_k)
+    put("dphi2", st[:, :, S_DPHI2] / elems)
+    qt_k = st[:, :, S_DELTA2] / elems
+    put("qtilde", qt_k)
+    put("wgrad_ms", st[:, :, S_WGRAD] / (n_inputs * fan_out * fan_in))
+    prev_k = np.concatenate([x2[:, None], phi2_k[:, :-1]], axis=1)  # E[phi(z^{l-1})^2], h^0 = x
+    qt, prev = qt_k.mean(axis=0), prev_k.mean(axis=0)
+    cols["wgrad_factorized"] = qt * prev
+    cols["wgrad_factorized_se"] = _mean_se(qt_k * prev + qt * prev_k)[1]
+    put("norm_ratio_mean", st[:, :, S_R] / n_inputs)
+    put("norm_ratio_m2", st[:, :, S_R2] / n_inputs)
+    if pairs:
+        n_pair = (n_inputs // 2) * fan_out
+        sa, sb = st[:, :, S_A] / n_pair, st[:, :, S_B] / n_pair
+        centre = 0.5 * (sa + sb).mean(axis=0)  # centre on the pooled mean (the bias)
+        cab = st[:, :, S_AB] / n_pair - centre * (sa + sb) + centre**2
+        caa = st[:, :, S_AA] / n_pair - 2 * centre * sa + centre**2
+        cbb = st[:, :, S_BB] / n_pair - 2 * centre * sb + centre**2
+        cab_m, caa_m, cbb_m = cab.mean(0), caa.mean(0), cbb.mean(0)
+        c = cab_m / np.sqrt(caa_m * cbb_m)
+        cols["c"] = c
+        cols["c_se"] = _mean_se(cab / np.sqrt(caa_m * cbb_m) - 0.5 * c * (caa / caa_m + cbb / cbb_m))[1]
+    return pd.DataFrame(cols)
+
+
+def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype=np.float64,
+                    pair_correlation=None, *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                    threads=None) -> pd.DataFrame:
+    """Per-layer forward/backward statistics of random MLPs, by Monte Carlo.
+
+    Model: ``n_networks`` independent networks with fresh weights (and
+    biases), each fed ``n_inputs`` inputs x ~ N(0, input_var I); loss
+    J = sum_i v_i z^L_i with v ~ N(0, I) independent of everything else, so
+    delta^L = v. See the module docstring for the recursions.
+
+    Parameters
+    ----------
+    spec : MLPSpec
+    n_networks : int
+        Independent networks (the replicates behind every standard error); >= 2.
+    n_inputs : int
+        Inputs per network; with ``pair_correlation`` it must be even (they
+        go through as n_inputs / 2 correlated pairs).
+    seed : int or numpy.random.SeedSequence
+        Network k draws from the stream (seed, k): same seed, same numbers,
+        for any thread count.
+    dtype : float32 or float64
+        Dtype of weights, activations and GEMMs (statistics accumulate in float64).
+    pair_correlation : float in [-1, 1], optional
+        Input pairs with this correlation; adds the column ``c``.
+    memory_budget : int
+        Bytes for stored activations across all threads (default 512 MiB).
+    threads : int, optional
+        Numba threads (BLAS is pinned to 1 thread during the call).
+
+    Returns
+    -------
+    pandas.DataFrame, one row per layer l = 1..L
+        ``layer, fan_in, fan_out, weight_var``, and each estimate with an
+        ``_se`` column: ``z_mean``, ``q`` (variance of z^l), ``phi2``
+        (E[phi(z^l)^2]), ``dphi2`` (E[phi'(z^l)^2]), ``qtilde``
+        (E[(delta^l)^2]), ``wgrad_ms`` (E[(dJ/dW^l_ij)^2] per sample),
+        ``wgrad_factorized`` (E[(delta^l)^2] E[phi(z^{l-1})^2], seed 002's
+        Theorem 1.1), ``norm_ratio_mean``/``norm_ratio_m2`` (first and second
+        moment of ||h^l||^2 / ||h^0||^2), and ``c`` with ``pair_correlation``.
+        ``attrs`` holds n_networks, n_inputs, dof (= n_networks - 1), seconds,
+        compile_seconds, gflop (4 B n_{l-1} n_l per layer, summed), threads,
+        block and dtype.
+    """
+    if not isinstance(spec, MLPSpec):
+        raise TypeError(f"spec must be an MLPSpec, got {type(spec).__name__}")
+    n_networks = check_positive_int(n_networks, "n_networks", minimum=2)
+    n_inputs = check_positive_int(n_inputs, "n_inputs")
+    dt = check_dtype(dtype)
+    pairs = pair_correlation is not None
+    if pairs:
+        c0 = float(pair_correlation)
+        if not -1.0 <= c0 <= 1.0:
+            raise ValueError(f"pair_correlation must lie in [-1, 1], got {pair_correlation!r}")
+        if n_inputs % 2:
+            raise ValueError(f"n_inputs must be even with pair_correlation (pairs of inputs), got {n_inputs}")
+    else:
+        c0 = np.nan
+    memory_budget = check_positive_int(memory_budget, "memory_budget")
+    act = spec.activation
+    bias_kind = _BIAS_KIND[spec.bias[0]]
+    bias_value = float(np.sqrt(spec.bias[1])) if bias_kind == 1 else float(spec.bias[1])
+    key = stream_key(seed)
+    widths = np.asarray(spec.widths, dtype=np.int64)
+    w_std = np.sqrt(spec.layer_weight_vars())
+    with numba_threads(threads) as n_threads, single_threaded_blas():
+        slots = min(n_threads, n_networks)
+        block = block_size(spec, n_inputs, dt.itemsize, slots, memory_budget, pairs)
+        args = (key, widths, w_std, spec.weight_distribution() == "uniform", bias_kind, bias_value,
+                float(np.sqrt(spec.input_var)), c0, *act.kernel_functions(), act.a, act.b, _kind_code(act),
+                n_networks, n_inputs, block, np.zeros(1, dt), slots)
+        compile_s = compile_for(_mlp_kernel, *args)
+        start = time.perf_counter()
+        stats = _mlp_kernel(*args)
+        seconds = time.perf_counter() - start
+    frame = summarize(stats, spec, n_inputs, pairs)
+    frame.attrs.update(
+        spec=spec.label(), n_networks=n_networks, n_inputs=n_inputs, dof=n_networks - 1,
+        seconds=seconds, compile_seconds=compile_s, threads=n_threads, block=block, dtype=dt.name,
+        gflop=4.0 * n_networks * n_inputs * float(np.sum(widths[:-1] * widths[1:])) / 1e9,
+    )
+    return frame

@@ -1,0 +1,84 @@
+"""The MLP Monte Carlo kernel against a plain-numpy replay of the same draws."""
+
+import numpy as np
+import pytest
+from reference import mlp_sums_reference
+
+from mcbench.mc import mlp_propagation
+from mcbench.spec import MLPSpec
+
+SPECS = [
+    MLPSpec([5, 7, 6, 4], "relu", "he_normal"),
+    MLPSpec([6, 6, 6], "tanh", "xavier_uniform", bias=("normal", 0.1)),
+    MLPSpec([4, 8, 3], "scaled_sigmoid", "lecun_normal", bias=("constant", 0.2), input_var=2.0),
+    MLPSpec([4, 5, 5], "linear", weight_var=0.3),
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label())
+@pytest.mark.parametrize("budget", [1 << 30, 2000], ids=["one-block", "many-blocks"])
+def test_statistics_match_numpy_replay(spec, budget):
+    n_net, n_in = 3, 40
+    df = mlp_propagation(spec, n_net, n_in, seed=7, memory_budget=budget, threads=1)
+    if budget == 2000:
+        assert df.attrs["block"] < n_in  # the blocked path is really exercised
+    ref = mlp_sums_reference(spec, n_net, n_in, seed=7, block=df.attrs["block"])
+    z_mean = ref["z_mean"].mean(0)
+    np.testing.assert_allclose(df["z_mean"], z_mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(df["q"], ref["z2"].mean(0) - z_mean**2, rtol=1e-10)
+    for col, name in [("phi2", "phi2"), ("dphi2", "dphi2"), ("qtilde", "qtilde"), ("wgrad_ms", "wgrad_ms"),
+                      ("norm_ratio_mean", "ratio"), ("norm_ratio_m2", "ratio2")]:
+        np.testing.assert_allclose(df[col], ref[name].mean(0), rtol=1e-10, atol=1e-14, err_msg=col)
+        np.testing.assert_allclose(df[col + "_se"], ref[name].std(0, ddof=1) / np.sqrt(n_net), rtol=1e-8,
+                                   atol=1e-14, err_msg=col)
+    prev = np.concatenate([[ref["x2"].mean()], ref["phi2"].mean(0)[:-1]])
+    np.testing.assert_allclose(df["wgrad_factorized"], ref["qtilde"].mean(0) * prev, rtol=1e-10)
+
+
+def test_pair_correlation_column_matches_replay():
+    spec = MLPSpec([6, 8, 8], "relu", "he_normal")
+    df = mlp_propagation(spec, 4, 64, seed=3, pair_correlation=0.6, threads=1)
+    ref = mlp_sums_reference(spec, 4, 64, seed=3, block=df.attrs["block"], pair_c=0.6)
+    assert "c" in df and np.all(np.abs(df["c"]) <= 1)
+    # Zero-bias ReLU net: pooled mean of z is ~0, so c ~ E[z_a z_b] / E[z^2].
+    approx = ref["cab"].mean(0) / (32 * np.array([8, 8])) / (df["q"] + df["z_mean"] ** 2)
+    np.testing.assert_allclose(df["c"], approx, atol=5 * df["c_se"].max())
+
+
+def test_same_seed_same_numbers_for_any_thread_count_and_dtype_float32_close():
+    spec = MLPSpec([16, 32, 32, 8], "gelu", "he_uniform")
+    a = mlp_propagation(spec, 5, 64, seed=11, threads=1)
+    b = mlp_propagation(spec, 5, 64, seed=11, threads=2)
+    assert a.equals(b)
+    c = mlp_propagation(spec, 5, 64, seed=11, dtype=np.float32)
+    assert np.all(np.abs(c["q"] - a["q"]) < 1e-3 * a["q"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_networks=1), "n_networks must be >= 2"),
+    (dict(n_inputs=0), "n_inputs must be >= 1"),
+    (dict(pair_correlation=1.5), r"pair_correlation must lie in \[-1, 1\]"),
+    (dict(pair_correlation=0.5, n_inputs=7), "n_inputs must be even"),
+    (dict(dtype="int32"), "dtype must be float32 or float64"),
+])
+def test_bad_arguments_are_named(kwargs, match):
+    args = dict(spec=MLPSpec([3, 3], "relu"), n_networks=2, n_inputs=4)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        mlp_propagation(**args)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(widths=[3, 0, 2]), r"widths\[1\] must be an integer >= 1"),
+    (dict(widths=[3]), "at least 2 layer widths"),
+    (dict(activation="swish2"), "unknown activation 'swish2'"),
+    (dict(init="kaiming"), "unknown init 'kaiming'"),
+    (dict(weight_var=-0.1), "weight_var must be finite and non-negative"),
+    (dict(bias=("normal", -1.0)), "bias variance must be non-negative"),
+    (dict(input_var=float("nan")), "input_var must be finite"),
+])
+def test_bad_specs_are_rejected(kwargs, match):
+    args = dict(widths=[3, 4, 2])
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        MLPSpec(**args)
