@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+"""MLP Monte Carlo kernel vs numpy, torch and the BLAS GEMM rate, in one run.
+
+Usage::
+
+    python benchmarks/bench_mlp.py [--widths 256 1024] [--depth 20] [--batch 4096] [--threads 2]
+
+All systems compute the same per-layer statistics for the same work: for each
+of ``networks`` random ReLU networks (He init), ``batch`` Gaussian inputs go
+forward through ``depth`` layers of ``width`` units and the data gradient goes
+back (delta^L = v ~ N(0, I)); per layer they gather E[z^2], E[phi(z)^2],
+E[phi'(z)^2], E[delta^2] and the weight-gradient mean square.
+
+* ``mcbench``  mcbench.mc.mlp_propagation (Numba; networks in parallel, BLAS
+               single-threaded per network, statistics fused into one pass);
+* ``numpy``    the same pipeline in plain numpy (one network at a time,
+               numpy's multi-threaded BLAS);
+* ``torch``    torch on CPU with autograd for the backward pass (skipped when
+               torch is not installed: ``pip install torch``);
+* ``gemm``     the machine limit: BLAS GEMM GFLOP/s on the same shapes, the
+               better of (one multi-threaded GEMM) and (one single-threaded
+               GEMM per thread in parallel), measured in this run.
+
+GFLOP/s counts 4 * batch * n_{l-1} * n_l per layer and network (forward and
+backward data-gradient GEMMs). Times are medians of ``--repeat`` runs after a
+warm-up; JIT compilation is reported separately and never timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def _median_seconds(fn, repeat):
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def numpy_pipeline(width, depth, batch, networks, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    stats = np.zeros((depth, 5))
+    std = np.sqrt(2.0 / width)
+    for _ in range(networks):
+        weights = [(rng.standard_normal((width, width), dtype=dtype) * std).astype(dtype) for _ in range(depth)]
+        h = rng.standard_normal((batch, width), dtype=dtype)
+        hs = [h]
+        for l in range(depth):
+            z = hs[-1] @ weights[l].T
+            h = np.maximum(z, 0)
+            stats[l, 0] += np.einsum("ij,ij->", z, z)
+            stats[l, 1] += np.einsum("ij,ij->", h, h)
+            stats[l, 2] += np.count_nonzero(h)
+            hs.append(h)
+        delta = rng.standard_normal((batch, width), dtype=dtype)
+        for l in range(depth - 1, -1, -1):
+            d2 = np.einsum("ij,ij->i", delta, delta)
+            stats[l, 3] += d2.sum()
+            stats[l, 4] += d2 @ np.einsum("ij,ij->i", hs[l], hs[l])
+            if l:
+                delta = delta @ weights[l]
+                delta *= hs[l] > 0
+    return stats
+
+
+def torch_pipeline(torch, width, depth, batch, networks, dtype, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    tdtype = torch.float32 if dtype == np.float32 else torch.float64
+    stats = torch.zeros((depth, 5), dtype=torch.float64)
+    std = (2.0 / width) ** 0.5
+    for _ in range(networks):
+        weights = [torch.randn(width, width, generator=gen, dtype=tdtype) * std for _ in range(depth)]
+        h = torch.randn(batch, width, generator=gen, dtype=tdtype)
+        hs, zs = [h], []
+        for l in range(depth):
+            z = h @ weights[l].T
+            if l == 0:  # a leaf: autograd then skips the input and weight gradients, as mcbench does
+                z = z.detach().requires_grad_(True)
+            else:
+                z.retain_grad()
+            h = torch.relu(z)
+            zs.append(z)
+            hs.append(h)
+        v = torch.randn(batch, width, generator=gen, dtype=tdtype)
+        (zs[-1] * v).sum().backward()
+        with torch.no_grad():
+            for l in range(depth):
+                z, hl, delta = zs[l], hs[l + 1], zs[l].grad
+                stats[l, 0] += (z * z).sum()
+                stats[l, 1] += (hl * hl).sum()
+                stats[l, 2] += (hl > 0).sum()
+                d2 = (delta * delta).sum(1)
+                stats[l, 3] += d2.sum()
+                stats[l, 4] += (d2 * (hs[l] * hs[l]).sum(1)).sum()
+    return stats
+
+
+def gemm_limit(width, rows, dtype, threads):
+    """Best GEMM GFLOP/s on (rows x width) @ (width x width): threaded BLAS, or one GEMM per thread."""
+    from numba import njit, prange
+
+    from mcbench._threads import single_threaded_blas
+
+    @njit(parallel=True)
+    def per_thread(a, b, out):
+        for t in prange(a.shape[0]):
+            np.dot(a[t], b, out[t])
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((threads, rows, width)).astype(dtype)
+    b = rng.standard_normal((width, width)).astype(dtype)
+    out = np.empty_like(a)
+    flops = 2.0 * rows * width * width
+    threaded = flops / _median_seconds(lambda: np.dot(a[0], b, out[0]), 5) / 1e9
+    with single_threaded_blas():
+        parallel = threads * flops / _median_seconds(lambda: per_thread(a, b, out), 5) / 1e9
+    return max(threaded, parallel)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--widths", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=4096, help="inputs per network (default 4096)")
+    parser.add_argument("--networks", type=int, default=None, help="networks (default: threads)")
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import numba
+    import pandas as pd
+
+    numba.set_num_threads(args.threads)
+    from mcbench import __version__
+    from mcbench.mc import mlp_propagation
+    from mcbench.mc.mlp import block_size, DEFAULT_MEMORY_BUDGET
+    from mcbench.spec import MLPSpec
+    from mcbench._threads import blas_info
+
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+    networks = args.networks or args.threads
+    rows = []
+    for width in args.widths:
+        spec = MLPSpec([width] * (args.depth + 1), "relu", "he_normal")
+        gflop = 4.0 * networks * args.batch * width * width * args.depth / 1e9
+        for dt_name in args.dtypes:
+            dtype = np.dtype(dt_name)
+            compile_s = mlp_propagation(MLPSpec([4, 4], "relu"), 2, 4, dtype=dtype).attrs["compile_seconds"]
+            mc_s = _median_seconds(lambda: mlp_propagation(spec, networks, args.batch, seed=1, dtype=dtype),
+                                   args.repeat)
+            np_s = _median_seconds(lambda: numpy_pipeline(width, args.depth, args.batch, networks, dtype),
+                                   args.repeat)
+            th_s = np.nan
+            if torch is not None:
+                th_s = _median_seconds(lambda: torch_pipeline(torch, width, args.depth, args.batch, networks,
+                                                              dtype), args.repeat)
+            block = block_size(spec, args.batch, dtype.itemsize, min(args.threads, networks),
+                               DEFAULT_MEMORY_BUDGET, False)
+            limit = gemm_limit(width, block, dtype, args.threads)
+            rows.append({
+                "width": width, "depth": args.depth, "batch": args.batch, "dtype": dt_name,
+                "mcbench_GFLOP/s": gflop / mc_s, "numpy_GFLOP/s": gflop / np_s,
+                "torch_GFLOP/s": gflop / th_s, "gemm_limit_GFLOP/s": limit,
+                "frac_gemm": gflop / mc_s / limit, "x_numpy": np_s / mc_s, "x_torch": th_s / mc_s,
+                "block": block, "compile_s": compile_s,
+            })
+    table = pd.DataFrame(rows)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 30)
+    print(f"mcbench {__version__} | numba {numba.__version__} ({numba.threading_layer()}, "
+          f"{numba.get_num_threads()} threads) | numpy {np.__version__} | "
+          f"torch {torch.__version__ if torch is not None else 'not installed'} | "
+          f"BLAS {', '.join(b['library'] for b in blas_info())} | networks {networks}")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return table
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() is not None else 1)
