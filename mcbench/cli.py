@@ -1,0 +1,193 @@
+"""The ``mcbench`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+mcbench: Monte Carlo benchmarks for signal propagation in random networks.
+
+Parallel Numba kernels estimate the moments of ReLU(X) for Gaussian X and the
+per-layer forward/backward variances of deep random MLPs; mcbench checks them
+against closed-form theory (and against the seed documents' formulas as
+written), with a standard error on every estimate and Holm-corrected verdicts.
+"""
+
+EPILOG = """\
+examples:
+  mcbench validate                      quick validation (~1 min), report in results/
+  mcbench validate --suite nightly      larger Monte Carlo sizes (~20 min)
+  mcbench nightly --out results/        validation + kernel timings + history + regression flags
+  mcbench profile relu_moments --d 64   where the time goes in one kernel
+
+exit codes: 0 all verdicts pass (seed errata and underpowered rows included);
+            1 a failing comparison (or, for nightly, a new failure / slower kernel);
+            2 bad command-line arguments.
+"""
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _add_common(p):
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0); same seed, same numbers")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="Numba threads (default: all cores, NUMBA_NUM_THREADS)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcbench", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"mcbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    v = sub.add_parser(
+        "validate", help="run the validation checks and write a report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run every check (ReLU moments on a catalogue of Gaussians, every seed claim, the MLP\n"
+                    "propagation checks), compare Monte Carlo with theory, apply Holm's correction across\n"
+                    "the run, and write report.csv, report.md, report.html, PNG figures and run.json.\n\n"
+                    "Verdicts: pass; fail (exit code 1); seed-erratum (a seed formula as written, refuted by\n"
+                    "the data: expected, shown beside the corrected formula); underpowered (fewer than\n"
+                    "1000 informative samples: not tested).",
+    )
+    v.add_argument("--suite", choices=["quick", "nightly", "full"], default="quick",
+                   help="quick (~1 min on 2 cores), nightly (~20 min) or full (no limit); default quick")
+    v.add_argument("--out", type=Path, default=None,
+                   help="output folder, must not exist (default: results/validate-SUITE-UTCSTAMP)")
+    v.add_argument("--only", default=None, help="run only checks whose name contains this text")
+    v.add_argument("--alpha", type=float, default=None,
+                   help="family-wise error rate for Holm across the run (default 1e-3)")
+    _add_common(v)
+
+    n = sub.add_parser(
+        "nightly", help="validation + kernel timings into results/, with regression flags",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the nightly validation suite and time each hot kernel; write\n"
+                    "OUT/<UTC time>_<commit>/ atomically and append to OUT/history.csv. Compare with the\n"
+                    "previous run on this machine: flag a kernel whose median time grew by more than\n"
+                    "--factor with non-overlapping ranges across repeats, and any new failing check.\n"
+                    "Exit code 1 if anything is flagged.\n\n"
+                    "cron:  30 2 * * *  cd /path/to/mcbench && mcbench nightly --out results/ --quiet",
+    )
+    n.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    n.add_argument("--compare-to", default=None, help="run id in the history to compare with "
+                                                      "(default: the latest run on this machine)")
+    n.add_argument("--factor", type=float, default=1.2, help="slowdown factor that flags a kernel (default 1.2)")
+    n.add_argument("--repeat", type=_positive_int, default=5, help="timing repeats per kernel (default 5)")
+    n.add_argument("--suite", choices=["quick", "nightly", "full"], default="nightly",
+                   help="validation suite to run (default nightly)")
+    n.add_argument("--only", default=None, help="run only checks whose name contains this text")
+    n.add_argument("--kernels", default=None,
+                   help="time only kernels whose name contains this text (default: all)")
+    _add_common(n)
+
+    p = sub.add_parser(
+        "profile", help="where the time goes in one kernel, against this machine's limits",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Profile one hot kernel: compile time (cold and cached), run time split into\n"
+                    "phases, normals/s and GFLOP/s against the RNG and GEMM limits measured on this\n"
+                    "machine, scaling from 1 to N threads, and peak memory.",
+    )
+    p.add_argument("kernel", help="relu_moments, sample_mvn or mlp_propagation")
+    p.add_argument("--d", type=_positive_int, default=64, help="dimension for relu_moments/sample_mvn")
+    p.add_argument("--n", type=_positive_int, default=None, help="samples (default: ~2e7 / d)")
+    p.add_argument("--width", type=_positive_int, default=256, help="MLP width")
+    p.add_argument("--depth", type=_positive_int, default=10, help="MLP depth")
+    p.add_argument("--batch", type=_positive_int, default=2048, help="MLP inputs per network")
+    p.add_argument("--activation", default="relu", help="MLP activation")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--threads", type=_positive_int, default=None, help="maximum threads for the scaling run")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _default_out(suite: str) -> Path:
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path("results") / f"validate-{suite}-{stamp}"
+
+
+def cmd_validate(args) -> int:
+    from . import stats
+    from ._io import atomic_directory
+    from .report import format_summary_line, summary_counts, write_report
+    from .validate import run_validation
+
+    alpha = stats.DEFAULT_ALPHA if args.alpha is None else args.alpha
+    if not 0 < alpha < 1:
+        raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
+    out = args.out or _default_out(args.suite)
+    if out.exists():
+        raise ValueError(f"--out {out} already exists; choose a new folder")
+    result = run_validation(args.suite, seed=args.seed, threads=args.threads, quiet=args.quiet,
+                            alpha=alpha, only=args.only)
+    with atomic_directory(out) as tmp:
+        write_report(result, tmp)
+    print(per_check_summary(result.table).to_string(index=False))
+    print(format_summary_line(summary_counts(result.table)))
+    print(f"report: {out / 'report.md'} (also report.html, report.csv, figures, run.json)")
+    return 0 if result.ok else 1
+
+
+def per_check_summary(table):
+    """One line per check: rows and verdict counts, worst |z| among tested rows."""
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for check, grp in table.groupby("check", sort=False):
+        tested = grp[grp["verdict"].isin(["pass", "fail"])]
+        counts = grp["verdict"].value_counts()
+        rows.append({"check": check, "rows": len(grp), "pass": counts.get("pass", 0),
+                     "fail": counts.get("fail", 0), "erratum": counts.get("seed-erratum", 0),
+                     "underpowered": counts.get("underpowered", 0),
+                     "worst|z|": round(float(tested["z"].abs().max()), 2) if len(tested) else np.nan})
+    return pd.DataFrame(rows)
+
+
+def cmd_nightly(args) -> int:
+    from .nightly import nightly
+
+    if args.factor <= 1:
+        raise ValueError(f"--factor must be > 1, got {args.factor}")
+    from .kernels import NIGHTLY_PROBLEMS
+
+    problems = [p for p in NIGHTLY_PROBLEMS if args.kernels is None or args.kernels in p[0]]
+    return nightly(args.out, suite=args.suite, seed=args.seed, threads=args.threads,
+                   compare_to=args.compare_to, factor=args.factor, repeat=args.repeat, quiet=args.quiet,
+                   problems=problems, only=args.only)
+
+
+def cmd_profile(args) -> int:
+    from .profile import main as profile_main
+
+    return profile_main(args)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    handler = {"validate": cmd_validate, "nightly": cmd_nightly, "profile": cmd_profile}[args.command]
+    try:
+        return handler(args)
+    except (ValueError, FileExistsError) as exc:
+        print(f"mcbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

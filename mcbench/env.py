@@ -1,0 +1,88 @@
+"""The environment a result was produced in: versions, threads, BLAS, CPU, commit.
+
+Every validation report, nightly run and benchmark table records this, so a
+number can always be traced to the machine and build that produced it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+from datetime import datetime, timezone
+
+import numba
+import numpy as np
+import pandas as pd
+import scipy
+
+from . import __version__
+from ._threads import blas_info
+
+
+def git_commit(short: bool = False) -> str:
+    """The commit of the mcbench source tree, or "unknown" outside a git checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
+    try:
+        out = subprocess.run(args, cwd=here, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if out.returncode != 0:
+        return "unknown"
+    commit = out.stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+    return commit + ("-dirty" if dirty else "")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def threading_layer() -> str:
+    """Numba's threading layer; runs a tiny parallel kernel first if none has run yet."""
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        from ._rng import stream_key
+        from .sampling import sample_mvn
+
+        sample_mvn([0.0], [[1.0]], 2, seed=stream_key(0)[0] % 2)
+        return numba.threading_layer()
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def environment(seed=None, **extra) -> dict:
+    """A JSON-serialisable record of this process's environment."""
+    info = {
+        "mcbench": __version__,
+        "commit": git_commit(),
+        "python": platform.python_version(),
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "threading_layer": threading_layer(),
+        "numba_threads": numba.get_num_threads(),
+        "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
+        "blas": "; ".join(f"{b['library']} ({b['family']}, {b['num_threads']} threads)" for b in blas_info()),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "machine": socket.gethostname(),
+        "platform": platform.platform(),
+        "seed": seed,
+    }
+    info.update(extra)
+    return info

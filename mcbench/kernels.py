@@ -1,0 +1,177 @@
+"""The hot kernels, one registry for every timing client.
+
+Nightly runs, ``mcbench profile``, the asv suite, the pytest-benchmark
+micro-benchmarks and the benchmark scripts all time the same kernels on the
+same problems through :func:`prepare`, which does the data preparation and
+JIT warm-up up front (so compilation is never timed) and returns a
+:class:`PreparedKernel`: a zero-argument callable plus the work it does per
+call (samples, normals, flops) for throughput figures.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class PreparedKernel:
+    """A kernel ready to time.
+
+    Attributes
+    ----------
+    name : str
+    params : dict
+    call : callable
+        Runs the kernel once on the prepared problem.
+    work : dict
+        Work per call: ``samples``, ``normals`` (standard normals drawn) and
+        ``flops`` (floating-point operations of its GEMM-like parts), where
+        they apply.
+    compile_seconds : float
+        JIT compile or cache-load time spent in preparation.
+    """
+
+    name: str
+    params: dict
+    call: Callable
+    work: dict = field(default_factory=dict)
+    compile_seconds: float = 0.0
+
+    def time(self, repeat: int = 5, min_seconds: float = 0.0) -> np.ndarray:
+        """Wall times of ``repeat`` calls (each repeated until ``min_seconds`` if > 0), seconds per call."""
+        times = []
+        for _ in range(repeat):
+            calls, start = 0, time.perf_counter()
+            while True:
+                self.call()
+                calls += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= min_seconds:
+                    break
+            times.append(elapsed / calls)
+        return np.asarray(times)
+
+    def rates(self, seconds: float) -> dict:
+        """Throughput for one call taking ``seconds``: samples/s, normals/s, GFLOP/s."""
+        out = {}
+        if "samples" in self.work:
+            out["samples_per_s"] = self.work["samples"] / seconds
+        if "normals" in self.work:
+            out["normals_per_s"] = self.work["normals"] / seconds
+        if "flops" in self.work:
+            out["gflop_per_s"] = self.work["flops"] / seconds / 1e9
+        if "evaluations" in self.work:
+            out["evaluations_per_s"] = self.work["evaluations"] / seconds
+        return out
+
+
+def _gaussian_problem(d, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((d, d))
+    return 0.5 * rng.standard_normal(d), a @ a.T / d + 0.1 * np.eye(d)
+
+
+def _prepare_sample_mvn(d=16, n=200_000, dtype="float64", seed=1):
+    from .sampling import sample_mvn
+
+    mean, cov = _gaussian_problem(d)
+    start = time.perf_counter()
+    sample_mvn(mean, cov, 256, seed=seed, dtype=dtype)
+    compile_s = time.perf_counter() - start
+    return (lambda: sample_mvn(mean, cov, n, seed=seed, dtype=dtype),
+            {"samples": n, "normals": n * d, "flops": float(n) * d * d}, compile_s)
+
+
+def _prepare_relu_moments(d=16, n=200_000, dtype="float64", seed=1):
+    from .mc import relu_moments
+
+    mean, cov = _gaussian_problem(d)
+    compile_s = relu_moments(mean, cov, 1024, seed=seed, dtype=dtype).compile_seconds
+    # TRMM (d^2 flops per sample) + SYRK (d^2 + d): what the kernel actually executes.
+    return (lambda: relu_moments(mean, cov, n, seed=seed, dtype=dtype),
+            {"samples": n, "normals": n * d, "flops": float(n) * (2 * d * d + d)}, compile_s)
+
+
+def _prepare_mlp(width=256, depth=10, batch=1024, networks=2, dtype="float64", activation="relu",
+                 init="he_normal", seed=1):
+    from .mc import mlp_propagation
+    from .spec import MLPSpec
+
+    spec = MLPSpec([width] * (depth + 1), activation, init)
+    compile_s = mlp_propagation(MLPSpec([4, 4, 4], activation, init), 2, 8, dtype=dtype).attrs["compile_seconds"]
+    flops = 4.0 * networks * batch * width * width * depth
+    return (lambda: mlp_propagation(spec, networks, batch, seed=seed, dtype=dtype),
+            {"samples": networks * batch, "flops": flops}, compile_s)
+
+
+def _prepare_bvn_cdf(n=100_000, seed=1):
+    from .theory import bvn_cdf
+
+    rng = np.random.default_rng(seed)
+    h, k = rng.uniform(-4, 4, n), rng.uniform(-4, 4, n)
+    rho = rng.uniform(-1, 1, n)
+    start = time.perf_counter()
+    bvn_cdf(h[:4], k[:4], rho[:4])
+    compile_s = time.perf_counter() - start
+    return lambda: bvn_cdf(h, k, rho), {"evaluations": n}, compile_s
+
+
+def _prepare_theory_relu(d=64, seed=1):
+    from .theory import relu_moments
+
+    mean, cov = _gaussian_problem(d)
+    start = time.perf_counter()
+    relu_moments(mean[:2], cov[:2, :2])
+    compile_s = time.perf_counter() - start
+    return lambda: relu_moments(mean, cov), {"evaluations": d * (d + 1) // 2}, compile_s
+
+
+def _prepare_theory_mlp(width=256, depth=50, activation="tanh", init="xavier_normal", pair_correlation=0.5):
+    from .spec import MLPSpec
+    from .theory import mlp_propagation
+
+    spec = MLPSpec([width] * (depth + 1), activation, init)
+    start = time.perf_counter()
+    mlp_propagation(MLPSpec([4, 4], activation, init), pair_correlation=pair_correlation)
+    compile_s = time.perf_counter() - start
+    return (lambda: mlp_propagation(spec, pair_correlation=pair_correlation),
+            {"evaluations": depth}, compile_s)
+
+
+KERNELS = {
+    "sample_mvn": _prepare_sample_mvn,
+    "relu_moments": _prepare_relu_moments,
+    "mlp_propagation": _prepare_mlp,
+    "bvn_cdf": _prepare_bvn_cdf,
+    "theory_relu_moments": _prepare_theory_relu,
+    "theory_mlp": _prepare_theory_mlp,
+}
+
+#: The problems nightly runs time (small enough for a 2-core CI machine).
+NIGHTLY_PROBLEMS = [
+    ("sample_mvn", {"d": 16, "n": 1_000_000}),
+    ("relu_moments", {"d": 16, "n": 2_000_000}),
+    ("relu_moments", {"d": 256, "n": 100_000}),
+    ("relu_moments", {"d": 64, "n": 500_000, "dtype": "float32"}),
+    ("mlp_propagation", {"width": 256, "depth": 10, "batch": 2048}),
+    ("bvn_cdf", {"n": 200_000}),
+    ("theory_relu_moments", {"d": 64}),
+    ("theory_mlp", {"depth": 50}),
+]
+
+
+def prepare(name: str, **params) -> PreparedKernel:
+    """Build kernel ``name`` on its standard problem (``params`` override the defaults) and warm it up."""
+    if name not in KERNELS:
+        raise ValueError(f"unknown kernel {name!r}; known: {', '.join(KERNELS)}")
+    call, work, compile_s = KERNELS[name](**params)
+    call()  # first full-size call: page faults, BLAS thread start, caches
+    return PreparedKernel(name, dict(params), call, work, compile_s)
+
+
+def problem_label(name: str, params: dict) -> str:
+    return name + ("[" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + "]" if params else "")

@@ -1,0 +1,266 @@
+"""The MLP propagation checks (Monte Carlo vs mean-field and exact finite-width theory).
+
+Checks 1-8 of the MLP issue, each a :class:`mcbench.validate.Check`:
+
+1. linear nets: Var(W) = 1/n_in keeps the forward variance, 1/n_out the
+   backward one, Xavier's compromise gives the predicted per-layer ratios;
+2. linear activation alpha x + beta (seed 001): only (1, 0) keeps mean and variance;
+3. sigmoid, tanh, 4 sigmoid - 2 near 0 vs their Taylor (linear) prediction;
+4. ReLU: He keeps q and qtilde constant, Xavier halves them (seed 002);
+5. Glorot's product formula per layer (seed 003);
+6. Xavier + tanh: forward and backward near constant (seed 004);
+7. mean-field q-map, c-map, qtilde and weight-gradient scale for every
+   activation x init at width >= 256, and the finite-width gap at 16-64;
+8. the exact finite-width ReLU fluctuation law of ||h^l||^2 / ||h^0||^2.
+
+Comparisons are tested against Student's t with n_networks - 1 degrees of
+freedom (networks are the replicates). Quantities that only illustrate
+(finite-width gaps, drift depths) go into ``info`` tables, not the tested rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import stats as _stats
+from .spec import MLPSpec, linear
+
+INITS = ("lecun_normal", "xavier_normal", "he_normal")
+FORWARD = ("z_mean", "q", "phi2")
+BACKWARD = ("qtilde", "dphi2", "wgrad_ms")
+
+
+def _check():
+    from .validate import Check, CheckOutput
+
+    return Check, CheckOutput
+
+
+def mlp_comparison(check, spec, cfg, seed, quantities, *, pair_correlation=None, n_networks=None,
+                   n_inputs=None, theory_columns=None, seed_claim=False):
+    """Monte Carlo vs theory rows (per layer) for ``quantities``, plus profile rows for plots.
+
+    ``theory_columns`` maps a quantity to the theory column it is compared
+    with (default: the same name).
+    """
+    from .mc import mlp_propagation as mc_mlp
+    from .theory import mlp_propagation as theory_mlp
+
+    k = n_networks or cfg.mlp_networks
+    mc = mc_mlp(spec, k, n_inputs or cfg.mlp_inputs, seed=seed, pair_correlation=pair_correlation)
+    th = theory_mlp(spec, pair_correlation=pair_correlation)
+    theory_columns = theory_columns or {}
+    rows, profiles = [], []
+    for qty in quantities:
+        theory = th[theory_columns.get(qty, qty)].to_numpy()
+        rows.append(_stats.comparison_rows(check, qty, mc["layer"], theory, mc[qty], mc[qty + "_se"],
+                                           dof=k - 1, seed_claim=seed_claim))
+        profiles.append(pd.DataFrame({
+            "check": check, "activation": spec.activation.name,
+            "init": spec.init if spec.weight_var is None else "weight_var", "depth": spec.depth,
+            "layer": mc["layer"], "quantity": qty, "theory": theory, "estimate": mc[qty],
+            "stderr": mc[qty + "_se"],
+        }))
+    return rows, profiles, mc, th
+
+
+def _run_specs(check_name, specs, quantities, **kwargs):
+    def run(cfg, seed):
+        _, CheckOutput = _check()
+        out = CheckOutput()
+        children = seed.spawn(len(specs))
+        for (suffix, spec_fn), child in zip(specs, children):
+            rows, profiles, _, _ = mlp_comparison(f"{check_name}/{suffix}", spec_fn(cfg), cfg, child,
+                                                  quantities, **kwargs)
+            out.rows += rows
+            out.profiles += profiles
+        return out
+
+    return run
+
+
+def _widths(cfg, pattern):
+    return [max(4, int(round(cfg.mlp_width * f))) for f in pattern]
+
+
+_UNEQUAL = (1.0, 0.5, 1.0, 2.0, 1.0, 0.75, 1.5)
+
+
+def _linear_net(rule):
+    """Linear net on unequal widths with Var(W) = 1/fan_in, 1/fan_out, or an init scheme."""
+
+    def build(cfg):
+        widths = _widths(cfg, _UNEQUAL)
+        if rule in ("fan_in", "fan_out"):
+            pick = 0 if rule == "fan_in" else 1
+            return MLPSpec(widths, linear(), weight_var=[1.0 / widths[l + pick] for l in range(len(widths) - 1)])
+        return MLPSpec(widths, linear(), rule)
+
+    return build
+
+
+LINEAR_NETS = [
+    ("var-1-over-fan-in", _linear_net("fan_in")),
+    ("var-1-over-fan-out", _linear_net("fan_out")),
+    ("xavier", _linear_net("xavier_normal")),
+    ("xavier-uniform", _linear_net("xavier_uniform")),
+]
+
+
+def _equal(cfg, depth=None):
+    return [cfg.mlp_width] * ((depth or cfg.mlp_depth) + 1)
+
+
+def _taylor_depths(cfg):
+    """Depth at which tanh, sigmoid, 4 sigmoid - 2 drift >10% from the linear prediction."""
+    from .theory import mlp_propagation as theory_mlp
+
+    rows = []
+    for act in ("tanh", "sigmoid", "scaled_sigmoid"):
+        spec = MLPSpec([cfg.mlp_width] * 201, act, "lecun_normal", input_var=0.01)
+        th = theory_mlp(spec)
+        slope2 = float(spec.activation.derivative(np.zeros(1))[0] ** 2)
+        # Linear prediction: z ~ phi'(0) z (+ phi(0)): q_l = slope^2 q_{l-1}, plus phi(0)^2 per layer.
+        offset2 = float(spec.activation(np.zeros(1))[0] ** 2)
+        q_lin = np.empty(len(th))
+        q_prev = spec.input_var
+        for i in range(len(th)):
+            q_prev = (slope2 * q_prev if i else q_prev) + (offset2 if i else 0.0)
+            q_lin[i] = q_prev
+        rel = np.abs(th["q"].to_numpy() / q_lin - 1)
+        drift = np.flatnonzero(rel > 0.1)
+        rows.append({"activation": act, "phi'(0)^2": slope2, "phi(0)": float(np.sqrt(offset2)),
+                     "drift_depth_10pct": int(drift[0]) + 1 if drift.size else np.nan,
+                     "q_at_10": float(th["q"].iloc[9]), "q_linear_at_10": q_lin[9]})
+    return pd.DataFrame(rows)
+
+
+def _taylor_run(cfg, seed):
+    _, CheckOutput = _check()
+    out = CheckOutput()
+    children = seed.spawn(3)
+    for act, child in zip(("tanh", "sigmoid", "scaled_sigmoid"), children):
+        spec = MLPSpec(_equal(cfg), act, "lecun_normal", input_var=0.01)
+        rows, profiles, _, _ = mlp_comparison(f"mlp/taylor/{act}", spec, cfg, child, ("q", "z_mean", "qtilde"))
+        out.rows += rows
+        out.profiles += profiles
+    out.info.append(("Taylor drift: depth where q leaves the linear prediction by >10% (theory, width "
+                     f"{cfg.mlp_width}, input_var 0.01, LeCun)", _taylor_depths(cfg)))
+    return out
+
+
+def _tanh_bend(cfg):
+    from .theory import mlp_propagation as theory_mlp
+
+    th = theory_mlp(MLPSpec([cfg.mlp_width] * 101, "tanh", "xavier_normal"))
+    rows = []
+    for depth in (10, 50, 100):
+        r = th.iloc[depth - 1]
+        rows.append({"depth": depth, "q": r["q"], "q/q_1": r["q"] / th["q"].iloc[0],
+                     "qtilde": r["qtilde"], "qtilde_1/qtilde_L": th["qtilde"].iloc[0] / th["qtilde"].iloc[-1]})
+    return pd.DataFrame(rows)
+
+
+def _tanh_run(cfg, seed):
+    _, CheckOutput = _check()
+    out = CheckOutput()
+    spec = MLPSpec(_equal(cfg), "tanh", "xavier_normal")
+    rows, profiles, _, _ = mlp_comparison("mlp/xavier-tanh", spec, cfg, seed, ("q", "qtilde"))
+    out.rows += rows
+    out.profiles += profiles
+    out.info.append(("Xavier + tanh (seed 004): how far tanh bends the variances (theory, width "
+                     f"{cfg.mlp_width}; a linear net would keep every ratio at 1)", _tanh_bend(cfg)))
+    return out
+
+
+def _meanfield_run(activation):
+    def run(cfg, seed):
+        _, CheckOutput = _check()
+        out = CheckOutput()
+        children = seed.spawn(len(INITS) + 3)
+        for init, child in zip(INITS, children):
+            spec = MLPSpec(_equal(cfg), activation, init)
+            rows, profiles, _, _ = mlp_comparison(
+                f"mlp/meanfield/{activation}/{init}", spec, cfg, child,
+                FORWARD + BACKWARD + ("c",), pair_correlation=0.5)
+            out.rows += rows
+            out.profiles += profiles
+        # Finite-width gap of the mean-field q at the last layer, against 1/n (informative).
+        gaps = []
+        for width, child in zip((16, 32, 64), children[len(INITS):]):
+            spec = MLPSpec([width] * (min(cfg.mlp_depth, 6) + 1), activation, "xavier_normal")
+            _, _, mc, th = mlp_comparison("gap", spec, cfg, child, ("q",), n_networks=4 * cfg.mlp_networks)
+            gaps.append({"activation": activation, "width": width, "1/width": 1 / width,
+                         "q_mc": mc["q"].iloc[-1], "q_se": mc["q_se"].iloc[-1], "q_meanfield": th["q"].iloc[-1],
+                         "gap/se": (mc["q"].iloc[-1] - th["q"].iloc[-1]) / mc["q_se"].iloc[-1]})
+        out.info.append((f"Finite-width gap of q (last layer, Xavier) for {activation}: Monte Carlo minus "
+                         "mean-field against 1/width (not tested)", pd.DataFrame(gaps)))
+        return out
+
+    return run
+
+
+def _fluctuation_run(cfg, seed):
+    """Exact finite-width law: E[R] and E[R^2] of ||h^l||^2/||h^0||^2 for He-normal ReLU nets."""
+    from .theory import mlp_propagation as theory_mlp
+    from .mc import mlp_propagation as mc_mlp
+
+    _, CheckOutput = _check()
+    out = CheckOutput()
+    depth = min(cfg.mlp_depth, 8)
+    children = seed.spawn(3)
+    for width, child in zip((16, 32, 64), children):
+        spec = MLPSpec([width] * (depth + 1), "relu", "he_normal")
+        k = 8 * cfg.mlp_networks
+        mc = mc_mlp(spec, k, cfg.mlp_inputs, seed=child)
+        th = theory_mlp(spec)
+        check = f"mlp/finite-width-law/width{width}"
+        for qty in ("norm_ratio_mean", "norm_ratio_m2"):
+            out.rows.append(_stats.comparison_rows(check, qty, mc["layer"], th[qty + "_exact"], mc[qty],
+                                                   mc[qty + "_se"], dof=k - 1))
+        out.finite_width.append(pd.DataFrame({
+            "width": width, "depth": mc["layer"], "quantity": "norm_ratio_m2", "estimate": mc["norm_ratio_m2"],
+            "stderr": mc["norm_ratio_m2_se"], "theory_exact": th["norm_ratio_m2_exact"],
+            "theory_meanfield": th["norm_ratio_m2"],
+        }))
+    return out
+
+
+def _he_fan_out(cfg):
+    widths = _widths(cfg, _UNEQUAL)
+    return MLPSpec(widths, "relu", weight_var=[2.0 / w for w in widths[1:]])
+
+
+def checks(suite: str = "quick"):
+    from .spec import activation_names
+
+    Check, _ = _check()
+    out = [
+        Check("mlp/linear-variance", _run_specs("mlp/linear", LINEAR_NETS, ("q", "qtilde")), cost=2,
+              description="linear nets: 1/n_in keeps forward, 1/n_out keeps backward, Xavier's ratios"),
+        Check("mlp/linear-alpha-beta", _run_specs("mlp/linear-ab", [
+            (f"alpha{a:g}-beta{b:g}",
+             (lambda a, b: lambda c: MLPSpec(_equal(c, 6), linear(a, b), "lecun_normal"))(a, b))
+            for a, b in ((1.0, 0.0), (1.0, 0.5), (0.8, 0.0), (1.2, 0.0))], ("z_mean", "q", "phi2", "qtilde")),
+            cost=2, description="seed 001: alpha x + beta keeps mean and variance only for (1, 0)"),
+        Check("mlp/taylor", _taylor_run, cost=2, description="seed 001: sigmoid, tanh, 4 sigmoid - 2 near 0"),
+        Check("mlp/relu-he-xavier", _run_specs("mlp/relu", [
+            ("he_normal", lambda c: MLPSpec(_equal(c), "relu", "he_normal")),
+            ("he_uniform", lambda c: MLPSpec(_equal(c), "relu", "he_uniform")),
+            ("xavier_normal", lambda c: MLPSpec(_equal(c), "relu", "xavier_normal")),
+            ("he-fan-out-seed002-eq13", _he_fan_out),
+        ], ("q", "qtilde", "wgrad_ms")), cost=2, description="seed 002: He keeps q, qtilde; Xavier halves"),
+        Check("mlp/glorot-product", _run_specs("mlp/glorot-product", [
+            ("random-widths", lambda c: MLPSpec(_widths(c, _UNEQUAL), linear(),
+                                                weight_var=[0.8 / w for w in _widths(c, _UNEQUAL)[:-1]],
+                                                input_var=2.0)),
+        ], ("q",), seed_claim=True), cost=1, description="seed 003: Var(z^i) = Var(x) prod n Var(W)"),
+        Check("mlp/xavier-tanh", _tanh_run, cost=1, description="seed 004: Xavier + tanh"),
+        Check("mlp/finite-width-law", _fluctuation_run, cost=2,
+              description="exact ReLU finite-width law of the squared-norm ratio (Hanin & Rolnick)"),
+    ]
+    out += [Check(f"mlp/meanfield/{act}", _meanfield_run(act), cost=2,
+                  description=f"mean-field maps vs Monte Carlo, {act} x {', '.join(INITS)}")
+            for act in activation_names()]
+    return out

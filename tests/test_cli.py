@@ -1,0 +1,117 @@
+"""The mcbench command: help, exit codes, report files, nightly history, atomic writes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mcbench import cli, nightly as nightly_mod
+from mcbench.kernels import NIGHTLY_PROBLEMS
+
+
+def _run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "mcbench", *args], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "--help"], ["nightly", "--help"], ["profile", "--help"]])
+def test_help_explains_itself(args):
+    out = _run(*args)
+    assert out.returncode == 0
+    assert "usage: mcbench" in out.stdout and len(out.stdout) > 300
+
+
+def test_no_command_prints_help_and_exits_2():
+    out = _run()
+    assert out.returncode == 2 and "validate" in out.stdout
+
+
+def test_validate_writes_a_report_and_exits_0(tmp_path):
+    out_dir = tmp_path / "run"
+    code = cli.main(["validate", "--only", "relu/d1", "--out", str(out_dir), "--quiet", "--seed", "3"])
+    assert code == 0
+    for name in ("report.csv", "report.md", "report.html", "run.json"):
+        assert (out_dir / name).is_file(), name
+    table = pd.read_csv(out_dir / "report.csv")
+    assert set(table["verdict"]) <= {"pass", "underpowered"}
+    run = json.loads((out_dir / "run.json").read_text())
+    assert run["env"]["seed"] == 3 and "threading_layer" in run["env"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_validate_refuses_an_existing_folder(tmp_path, capsys):
+    assert cli.main(["validate", "--only", "relu/d1", "--out", str(tmp_path), "--quiet"]) == 2
+
+
+def test_an_injected_wrong_closed_form_fails_the_run(tmp_path, monkeypatch):
+    """A closed form off by 2% must turn into `fail` verdicts and exit code 1."""
+    import mcbench.theory as theory
+
+    right = theory.relu_moments
+
+    def wrong(mean, cov):
+        m, c = right(mean, cov)
+        return m, 1.02 * c
+
+    monkeypatch.setattr(theory, "relu_moments", wrong)
+    code = cli.main(["validate", "--only", "relu/zero-mean-d4", "--out", str(tmp_path / "bad"), "--quiet"])
+    assert code == 1
+    table = pd.read_csv(tmp_path / "bad" / "report.csv")
+    assert (table["verdict"] == "fail").sum() >= 1
+
+
+_TINY = [("relu_moments", {"d": 4, "n": 20_000})]
+
+
+def test_nightly_appends_history_and_flags_a_slower_kernel(tmp_path):
+    lines = []
+    common = dict(suite="quick", only="relu/d1-standard", repeat=3, quiet=True, problems=_TINY, echo=lines.append)
+    assert nightly_mod.nightly(tmp_path, **common) == 0
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert set(history["kind"]) == {"check", "kernel"}
+    runs = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert len(runs) == 1 and (runs[0] / "kernels.csv").is_file() and (runs[0] / "report.md").is_file()
+    # Pretend the previous run took 1 microsecond with tight repeats: now we are clearly "slower".
+    k = history["kind"] == "kernel"
+    history.loc[k, ["median_s", "min_s", "max_s"]] = 1e-6
+    history.to_csv(tmp_path / "history.csv", index=False)
+    assert nightly_mod.nightly(tmp_path, **common) == 1
+    assert any("SLOWER" in line for line in lines)
+    assert len(pd.read_csv(tmp_path / "history.csv")["run"].unique()) == 2
+
+
+def test_noise_aware_rule_needs_non_overlapping_ranges():
+    prev = pd.DataFrame([{"kind": "kernel", "name": "k", "median_s": 1.0, "min_s": 0.5, "max_s": 2.0, "run": "a"}])
+    noisy = pd.DataFrame([{"kind": "kernel", "name": "k", "median_s": 1.5, "min_s": 1.2, "max_s": 1.8}])
+    clear = pd.DataFrame([{"kind": "kernel", "name": "k", "median_s": 3.0, "min_s": 2.5, "max_s": 3.5}])
+    assert nightly_mod.compare(noisy, prev)["flag"].iloc[0] == ""
+    assert nightly_mod.compare(clear, prev)["flag"].iloc[0] == "SLOWER"
+
+
+def test_a_killed_nightly_leaves_no_partial_run_or_corrupt_history(tmp_path):
+    """SIGKILL the nightly job at several moments; results/ must stay consistent."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = [sys.executable, "-m", "mcbench", "nightly", "--out", str(tmp_path), "--suite", "quick",
+            "--only", "relu/d1", "--kernels", "bvn_cdf", "--repeat", "2", "--quiet"]
+    assert subprocess.run(args, env=env, capture_output=True, timeout=600).returncode == 0
+    good_history = pd.read_csv(tmp_path / "history.csv")
+    for delay in (0.5, 1.5, 3.0):
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        visible = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+        for run in visible:
+            if run.is_dir():  # every visible run folder is complete
+                assert (run / "report.md").is_file() and (run / "kernels.csv").is_file(), run
+        history = pd.read_csv(tmp_path / "history.csv")  # parses: never half-written
+        assert len(history) >= len(good_history)
+    # The next run sweeps the killed runs' hidden temporaries.
+    assert subprocess.run(args, env=env, capture_output=True, timeout=600).returncode == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
