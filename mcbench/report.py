@@ -739,6 +739,23 @@ def _check_blocks(table: pd.DataFrame, timings: dict) -> list:
     return blocks
 
 
+def _info_blocks(info) -> list:
+    """Tables that illustrate rather than test (finite-width gaps, drift depths)."""
+    if not info:
+        return []
+    blocks = [_Heading("Illustrations (not tested)"), _Text(
+        "These tables show what the theory predicts beyond the tested range, or how far a finite "
+        "network is from its mean-field limit; they carry no verdict.")]
+    for title, frame in info:
+        blocks.append(_Heading(title, 3))
+        shown = frame.copy()
+        for col in shown.columns:
+            if pd.api.types.is_float_dtype(shown[col]):
+                shown[col] = [fmt_num(v) for v in shown[col]]
+        blocks.append(_Table(shown.astype(str)))
+    return blocks
+
+
 def _environment_blocks(env: dict) -> list:
     def text(v):
         if isinstance(v, float):
@@ -833,7 +850,7 @@ def write_report(result, out_dir) -> dict[str, Path]:
 
     blocks = (_title_blocks(env) + _summary_blocks(counts, result.alpha) + _errata_blocks(result.errata)
               + _figure_blocks(outcomes, mpl is not None) + _check_blocks(table, timings)
-              + _environment_blocks(env) + _timing_blocks(timings, env))
+              + _info_blocks(getattr(result, "info", None)) + _environment_blocks(env) + _timing_blocks(timings, env))
     paths["md"].write_text(_render_markdown(blocks), encoding="utf-8")
     title = " ".join(["mcbench validation report"] + [str(env[k]) for k in ("suite", "finished") if env.get(k)])
     paths["html"].write_text(_render_html(blocks, title), encoding="utf-8")

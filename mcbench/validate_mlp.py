@@ -45,7 +45,7 @@ def mlp_comparison(check, spec, cfg, seed, quantities, *, pair_correlation=None,
     with (default: the same name).
     """
     from .mc import mlp_propagation as mc_mlp
-    from .theory import mlp_propagation as theory_mlp
+    from .theory.mlp import mlp_propagation as theory_mlp
 
     k = n_networks or cfg.mlp_networks
     mc = mc_mlp(spec, k, n_inputs or cfg.mlp_inputs, seed=seed, pair_correlation=pair_correlation)
@@ -114,7 +114,7 @@ def _equal(cfg, depth=None):
 
 def _taylor_depths(cfg):
     """Depth at which tanh, sigmoid, 4 sigmoid - 2 drift >10% from the linear prediction."""
-    from .theory import mlp_propagation as theory_mlp
+    from .theory.mlp import mlp_propagation as theory_mlp
 
     rows = []
     for act in ("tanh", "sigmoid", "scaled_sigmoid"):
@@ -151,7 +151,7 @@ def _taylor_run(cfg, seed):
 
 
 def _tanh_bend(cfg):
-    from .theory import mlp_propagation as theory_mlp
+    from .theory.mlp import mlp_propagation as theory_mlp
 
     th = theory_mlp(MLPSpec([cfg.mlp_width] * 101, "tanh", "xavier_normal"))
     rows = []
@@ -203,7 +203,7 @@ def _meanfield_run(activation):
 
 def _fluctuation_run(cfg, seed):
     """Exact finite-width law: E[R] and E[R^2] of ||h^l||^2/||h^0||^2 for He-normal ReLU nets."""
-    from .theory import mlp_propagation as theory_mlp
+    from .theory.mlp import mlp_propagation as theory_mlp
     from .mc import mlp_propagation as mc_mlp
 
     _, CheckOutput = _check()
