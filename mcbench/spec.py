@@ -169,11 +169,11 @@ class Activation:
 
     def __call__(self, x):
         """phi applied elementwise to a numpy array (float64)."""
-        return _apply(self.phi, np.asarray(x, dtype=np.float64), self.a, self.b)
+        return _apply(self.kernel_functions()[0], np.asarray(x, dtype=np.float64), self.a, self.b)
 
     def derivative(self, x):
         """phi' applied elementwise to a numpy array (float64)."""
-        return _apply(self.dphi, np.asarray(x, dtype=np.float64), self.a, self.b)
+        return _apply(self.kernel_functions()[1], np.asarray(x, dtype=np.float64), self.a, self.b)
 
     def kernel_functions(self):
         """(phi, dphi) as C function pointers, the form the Monte Carlo kernels take.
@@ -192,6 +192,10 @@ class Activation:
 
 @njit(cache=True)
 def _apply_flat(fn, x, out, a, b):
+    # fn is a C function pointer (typed by signature only), so this one cached
+    # specialisation serves every activation; an njit dispatcher argument
+    # would key the on-disk cache by the dispatcher's identity, which never
+    # matches across processes.
     for i in range(x.size):
         out[i] = fn(x[i], a, b)
 

@@ -1,0 +1,73 @@
+"""Closed-form theory that the Monte Carlo estimates are checked against.
+
+Public API
+----------
+Normal distribution functions (standardised units):
+
+- :func:`norm_cdf` (x) -> Phi(x), :func:`norm_pdf` (x) -> phi(x)
+- :func:`bvn_cdf` (h, k, rho) -> Phi2(h, k; rho) = P(X < h, Y < k)
+
+Moments of ReLU of Gaussians (units of X, squared units for second moments):
+
+- :func:`relu_mean_1d`, :func:`relu_second_moment_1d`, :func:`relu_var_1d`
+  (mu, sigma), numpy-broadcast
+- :func:`relu_moments` (mean (d,), cov (d, d)) -> (mean (d,), cov (d, d)),
+  exact for any mean
+- :func:`relu_cov_zero_mean` (cov (d, d)) -> cov (d, d), the arc-cosine form
+
+:mod:`.seed_claims` registers seed 000's formulas as written next to the
+corrected ones (seeds 001-004, MLP initialisation: ``MLP_SEED_CLAIMS``).
+
+Gaussian expectations of activations (:mod:`.gaussian`), z ~ N(mean, var):
+
+- :func:`expect` (activation, mean, var, fn) with fn in "phi", "phi2", "dphi",
+  "dphi2", "z_phi_dphi"; :func:`expect_pair` (activation, mean, q1, q2, q12, fn)
+  -> E[f(u) f(v)], f = phi or phi'; :func:`phi2_var_derivative`
+
+Mean-field MLP theory (:mod:`.mlp`):
+
+- :func:`mlp_propagation` (spec, pair_correlation) -> per-layer DataFrame
+- :func:`mean_field_fixed_point`, :func:`exact_norm_ratio_moments`,
+  :func:`glorot_product_variance`, :func:`he_condition_weight_var`,
+  :func:`xavier_variances`
+"""
+
+from . import seed_claims
+from ._bvn import bvn_cdf, norm_cdf, norm_pdf
+from .gaussian import expect, expect_pair, phi2_var_derivative
+from .mlp import (
+    exact_norm_ratio_moments,
+    glorot_product_variance,
+    he_condition_weight_var,
+    mean_field_fixed_point,
+    mlp_propagation,
+    xavier_variances,
+)
+from .relu import (
+    relu_cov_zero_mean,
+    relu_mean_1d,
+    relu_moments,
+    relu_second_moment_1d,
+    relu_var_1d,
+)
+
+__all__ = [
+    "bvn_cdf",
+    "exact_norm_ratio_moments",
+    "expect",
+    "expect_pair",
+    "glorot_product_variance",
+    "he_condition_weight_var",
+    "mean_field_fixed_point",
+    "mlp_propagation",
+    "norm_cdf",
+    "norm_pdf",
+    "phi2_var_derivative",
+    "relu_cov_zero_mean",
+    "relu_mean_1d",
+    "relu_moments",
+    "relu_second_moment_1d",
+    "relu_var_1d",
+    "seed_claims",
+    "xavier_variances",
+]
