@@ -109,9 +109,15 @@ def compare(current: pd.DataFrame, previous: pd.DataFrame | None, factor=DEFAULT
     return pd.DataFrame(rows)
 
 
-def run_id(commit: str) -> str:
+def run_id(commit: str, out: Path) -> str:
+    """``<UTC time>_<commit>``, with a ``-N`` suffix if a run of that name exists already."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
-    return f"{stamp}_{commit.split('-')[0][:10] or 'unknown'}"
+    base = f"{stamp}_{commit.split('-')[0][:10] or 'unknown'}"
+    rid, n = base, 1
+    while (Path(out) / rid).exists():
+        n += 1
+        rid = f"{base}-{n}"
+    return rid
 
 
 def nightly(out: Path, suite="nightly", seed=0, threads=None, compare_to=None, factor=DEFAULT_FACTOR,
@@ -128,7 +134,7 @@ def nightly(out: Path, suite="nightly", seed=0, threads=None, compare_to=None, f
     progress = Progress([1] * len(problems), quiet=quiet, label="kernels")
     timings = time_kernels(problems, repeat=repeat, progress=progress)
     progress.close()
-    rid = run_id(result.env["commit"])
+    rid = run_id(result.env["commit"], out)
     rows = history_rows(rid, result.env, result, timings)
     prev = previous_run(history, result.env["machine"], compare_to)
     table = compare(rows, prev, factor)

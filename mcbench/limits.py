@@ -1,0 +1,150 @@
+"""This machine's limits for the hot kernels, measured in the calling process.
+
+A kernel's throughput means little on its own: 2 GFLOP/s is excellent on one
+machine and poor on the next. Every timing client (``mcbench profile``, the asv
+suite, ``benchmarks/bench_relu_moments.py``) therefore divides by two limits
+measured here, in the same process and with the same thread settings as the
+kernel it is comparing:
+
+* **RNG**: standard normals per second of mcbench's own chunked generator
+  (``chunk_state`` + ``fill_normals``), one chunk per task, all requested
+  Numba threads busy. A kernel that draws ``k`` normals per sample cannot
+  beat ``limit / k`` samples per second.
+* **GEMM**: GFLOP/s of BLAS GEMM on the kernels' shapes, ``(rows x d) @ (d x d)``,
+  one independent product per Numba thread and BLAS pinned to one thread: the
+  way the fused kernels call BLAS from inside ``prange``.
+
+Both are best cases for the work the kernels do, not hardware peaks: they
+include the same call overheads and cache behaviour the kernels see.
+
+There is one timing loop in mcbench, :meth:`mcbench.kernels.PreparedKernel.time`;
+:func:`median_seconds` wraps it for plain callables, so limits and kernels are
+timed the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._rng import chunk_state, fill_normals, stream_key
+from ._threads import numba_threads, single_threaded_blas
+from .kernels import PreparedKernel
+
+#: Normals per RNG task; 8 tasks per thread keep every thread busy to the end.
+RNG_TASK_SIZE = 1 << 16
+RNG_TASKS_PER_THREAD = 8
+#: Flops per thread in one GEMM timing call, so that a call lasts ~10 ms or more.
+GEMM_FLOPS_PER_CALL = 2e8
+
+
+def median_seconds(fn, repeat: int = 3, min_seconds: float = 0.0, warmup: bool = True) -> float:
+    """Median seconds per call of ``fn()`` over ``repeat`` timings.
+
+    Parameters
+    ----------
+    fn : callable
+        Called with no arguments.
+    repeat : int
+        Number of timings; the median resists one-off interruptions.
+    min_seconds : float
+        Each timing repeats ``fn`` until this much time has passed, so that
+        very short calls are not dominated by timer resolution.
+    warmup : bool
+        Call ``fn`` once first (JIT compilation, page faults, thread start-up
+        are then never timed).
+    """
+    if warmup:
+        fn()
+    return float(np.median(PreparedKernel("callable", {}, fn).time(repeat, min_seconds)))
+
+
+@njit(parallel=True, cache=True)
+def _rng_tasks(key, buf):
+    for c in prange(buf.shape[0]):
+        state = np.empty(4, np.uint64)
+        chunk_state(key, c, state)
+        fill_normals(state, buf[c])
+
+
+@njit(parallel=True, cache=True)
+def _gemm_per_thread(a, b, out, reps):
+    for t in prange(a.shape[0]):
+        for _ in range(reps):
+            np.dot(a[t], b, out[t])
+
+
+def rng_normals_per_second(dtype="float64", threads: int | None = None, repeat: int = 3) -> float:
+    """Normals per second of mcbench's chunked generator on ``threads`` Numba threads.
+
+    Parameters
+    ----------
+    dtype : float64 or float32
+        Output dtype (the draw is float64 either way; float32 halves the stores).
+    threads : int, optional
+        Numba threads (default: the current setting).
+    repeat : int
+        Timings; the median is used.
+    """
+    with numba_threads(threads) as n:
+        buf = np.empty((n * RNG_TASKS_PER_THREAD, RNG_TASK_SIZE), np.dtype(dtype))
+        key = stream_key(0)
+        seconds = median_seconds(lambda: _rng_tasks(key, buf), repeat)
+    return buf.size / seconds
+
+
+def gemm_gflops(rows: int, d: int, dtype="float64", threads: int | None = None, repeat: int = 3) -> float:
+    """GFLOP/s of ``(rows x d) @ (d x d)`` GEMMs, one per Numba thread, BLAS single-threaded.
+
+    Parameters
+    ----------
+    rows, d : int
+        The product's shape: a kernel's chunk (or input block) and dimension
+        (or layer width).
+    dtype : float64 or float32
+    threads : int, optional
+        Numba threads, each running its own GEMMs (default: the current setting).
+    repeat : int
+        Timings; the median is used.
+
+    Returns
+    -------
+    float
+        ``2 rows d^2`` flops per product, summed over threads, per second, / 1e9.
+    """
+    dtype = np.dtype(dtype)
+    flops = 2.0 * rows * d * d
+    reps = max(1, int(GEMM_FLOPS_PER_CALL // flops))
+    with numba_threads(threads) as n:
+        a = np.random.default_rng(1).standard_normal((n, rows, d)).astype(dtype)
+        b = np.random.default_rng(2).standard_normal((d, d)).astype(dtype)
+        out = np.empty((n, rows, d), dtype)
+        with single_threaded_blas():
+            seconds = median_seconds(lambda: _gemm_per_thread(a, b, out, reps), repeat)
+    return n * reps * flops / seconds / 1e9
+
+
+def numpy_rng_normals_per_second(dtype="float64", size: int = 1 << 23, repeat: int = 3) -> float:
+    """Normals per second of numpy's ``default_rng().standard_normal`` (one thread), for reference."""
+    rng = np.random.default_rng(0)
+    dtype = np.dtype(dtype)
+    return size / median_seconds(lambda: rng.standard_normal(size, dtype=dtype), repeat)
+
+
+def machine_limits(rows: int, d: int, dtype="float64", threads: int | None = None, repeat: int = 3) -> dict:
+    """Both limits for a kernel working on ``rows x d`` blocks.
+
+    Returns
+    -------
+    dict
+        ``rng_normals_per_s``, ``gemm_gflop_per_s``, and the settings they were
+        measured with: ``threads``, ``dtype``, ``gemm_shape`` ("rows x d @ d x d").
+    """
+    with numba_threads(threads) as n:
+        return {
+            "rng_normals_per_s": rng_normals_per_second(dtype, n, repeat),
+            "gemm_gflop_per_s": gemm_gflops(rows, d, dtype, n, repeat),
+            "threads": n,
+            "dtype": np.dtype(dtype).name,
+            "gemm_shape": f"{rows} x {d} @ {d} x {d}",
+        }
