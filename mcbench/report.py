@@ -672,13 +672,19 @@ def _errata_blocks(errata) -> list:
     blocks = [_Heading("Seed errata")]
     if _is_empty(errata):
         return blocks + [_Text("No seed claims were tested in this run.")]
-    n_rejected = int((errata["verdict"] == "seed-erratum").sum())
+    errs = errata["verdict"] == "seed-erratum"
+    by_mc = int((errs & errata["estimate"].notna()).sum())
     blocks.append(_Text(
-        f"{len(errata)} seed claims tested, {n_rejected} rejected by the data (seed-erratum). Each row puts the "
-        "seed's formula as written beside the corrected one; each z is (Monte Carlo − value) / SE."))
+        f"{len(errata)} seed claims examined, {int(errs.sum())} errata: {by_mc} refuted by this run's Monte "
+        f"Carlo (z against the formula as written), {int(errs.sum()) - by_mc} statements or theory-level "
+        "claims refuted by derivation and quadrature (their Monte Carlo evidence, where any, is in the MLP "
+        "checks). Each row puts the seed's formula as written beside the corrected one; each z is "
+        "(Monte Carlo − value) / SE."))
     shown = _format_frame(errata, ["claim", "seed", "section", "as_written", "corrected", "seed_value",
                                    "correct_value", "z_seed", "z_correct", "verdict"])
     shown.insert(7, "MC estimate ± SE", [fmt_pm(e, s) for e, s in zip(errata["estimate"], errata["stderr"])])
+    if "note" in errata:
+        shown["why"] = errata["note"].fillna("").astype(str).to_numpy()
     shown = shown.rename(columns={"as_written": "as written", "seed_value": "seed value",
                                   "correct_value": "correct value", "z_seed": "z (seed)",
                                   "z_correct": "z (corrected)"})

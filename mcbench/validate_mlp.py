@@ -13,8 +13,9 @@ Checks 1-8 of the MLP issue, each a :class:`mcbench.validate.Check`:
    activation x init at width >= 256, and the finite-width gap at 16-64;
 8. the exact finite-width ReLU fluctuation law of ||h^l||^2 / ||h^0||^2.
 
-Comparisons are tested against Student's t with n_networks - 1 degrees of
-freedom (networks are the replicates). Quantities that only illustrate
+Only check 7 (the activation x init sweep) feeds the depth figures, so each
+panel shows one activation under the three init schemes. Comparisons are
+tested against Student's t with n_networks - 1 degrees of freedom (networks are the replicates). Quantities that only illustrate
 (finite-width gaps, drift depths) go into ``info`` tables, not the tested rows.
 """
 
@@ -71,10 +72,9 @@ def _run_specs(check_name, specs, quantities, **kwargs):
         out = CheckOutput()
         children = seed.spawn(len(specs))
         for (suffix, spec_fn), child in zip(specs, children):
-            rows, profiles, _, _ = mlp_comparison(f"{check_name}/{suffix}", spec_fn(cfg), cfg, child,
-                                                  quantities, **kwargs)
+            rows, _, _, _ = mlp_comparison(f"{check_name}/{suffix}", spec_fn(cfg), cfg, child,
+                                           quantities, **kwargs)
             out.rows += rows
-            out.profiles += profiles
         return out
 
     return run
@@ -142,9 +142,8 @@ def _taylor_run(cfg, seed):
     children = seed.spawn(3)
     for act, child in zip(("tanh", "sigmoid", "scaled_sigmoid"), children):
         spec = MLPSpec(_equal(cfg), act, "lecun_normal", input_var=0.01)
-        rows, profiles, _, _ = mlp_comparison(f"mlp/taylor/{act}", spec, cfg, child, ("q", "z_mean", "qtilde"))
+        rows, _, _, _ = mlp_comparison(f"mlp/taylor/{act}", spec, cfg, child, ("q", "z_mean", "qtilde"))
         out.rows += rows
-        out.profiles += profiles
     out.info.append(("Taylor drift: depth where q leaves the linear prediction by >10% (theory, width "
                      f"{cfg.mlp_width}, input_var 0.01, LeCun)", _taylor_depths(cfg)))
     return out
@@ -166,9 +165,8 @@ def _tanh_run(cfg, seed):
     _, CheckOutput = _check()
     out = CheckOutput()
     spec = MLPSpec(_equal(cfg), "tanh", "xavier_normal")
-    rows, profiles, _, _ = mlp_comparison("mlp/xavier-tanh", spec, cfg, seed, ("q", "qtilde"))
+    rows, _, _, _ = mlp_comparison("mlp/xavier-tanh", spec, cfg, seed, ("q", "qtilde"))
     out.rows += rows
-    out.profiles += profiles
     out.info.append(("Xavier + tanh (seed 004): how far tanh bends the variances (theory, width "
                      f"{cfg.mlp_width}; a linear net would keep every ratio at 1)", _tanh_bend(cfg)))
     return out
