@@ -23,7 +23,8 @@ E[phi'(z)^2], E[delta^2] and the weight-gradient mean square.
 
 GFLOP/s counts 4 * batch * n_{l-1} * n_l per layer and network (forward and
 backward data-gradient GEMMs). Times are medians of ``--repeat`` runs after a
-warm-up; JIT compilation is reported separately and never timed.
+warm-up; JIT compilation is reported separately and never timed. Limits and
+timings come from :mod:`mcbench.limits`, shared with ``mcbench profile`` and asv.
 """
 
 from __future__ import annotations
@@ -34,16 +35,6 @@ import sys
 import time
 
 import numpy as np
-
-
-def _median_seconds(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def numpy_pipeline(width, depth, batch, networks, dtype, seed=0):
@@ -105,25 +96,15 @@ def torch_pipeline(torch, width, depth, batch, networks, dtype, seed=0):
 
 
 def gemm_limit(width, rows, dtype, threads):
-    """Best GEMM GFLOP/s on (rows x width) @ (width x width): threaded BLAS, or one GEMM per thread."""
-    from numba import njit, prange
-
-    from mcbench._threads import single_threaded_blas
-
-    @njit(parallel=True)
-    def per_thread(a, b, out):
-        for t in prange(a.shape[0]):
-            np.dot(a[t], b, out[t])
+    """Best GEMM GFLOP/s on (rows x width) @ (width x width): one multi-threaded GEMM, or one per thread."""
+    from mcbench.limits import gemm_gflops, median_seconds
 
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((threads, rows, width)).astype(dtype)
+    a = rng.standard_normal((rows, width)).astype(dtype)
     b = rng.standard_normal((width, width)).astype(dtype)
-    out = np.empty_like(a)
-    flops = 2.0 * rows * width * width
-    threaded = flops / _median_seconds(lambda: np.dot(a[0], b, out[0]), 5) / 1e9
-    with single_threaded_blas():
-        parallel = threads * flops / _median_seconds(lambda: per_thread(a, b, out), 5) / 1e9
-    return max(threaded, parallel)
+    threaded = 2.0 * rows * width * width / median_seconds(lambda: a @ b, 5, 0.02, statistic=np.min) / 1e9
+    time.sleep(0.5)  # let numpy's BLAS workers stop spinning (see mcbench.limits)
+    return max(threaded, gemm_gflops(rows, width, dtype, threads))
 
 
 def main(argv=None):
@@ -141,11 +122,11 @@ def main(argv=None):
     import pandas as pd
 
     numba.set_num_threads(args.threads)
-    from mcbench import __version__
+    from mcbench.env import banner
+    from mcbench.limits import median_seconds
     from mcbench.mc import mlp_propagation
     from mcbench.mc.mlp import block_size, DEFAULT_MEMORY_BUDGET
     from mcbench.spec import MLPSpec
-    from mcbench._threads import blas_info
 
     try:
         import torch
@@ -161,14 +142,15 @@ def main(argv=None):
         for dt_name in args.dtypes:
             dtype = np.dtype(dt_name)
             compile_s = mlp_propagation(MLPSpec([4, 4], "relu"), 2, 4, dtype=dtype).attrs["compile_seconds"]
-            mc_s = _median_seconds(lambda: mlp_propagation(spec, networks, args.batch, seed=1, dtype=dtype),
-                                   args.repeat)
-            np_s = _median_seconds(lambda: numpy_pipeline(width, args.depth, args.batch, networks, dtype),
-                                   args.repeat)
+            time.sleep(0.5)  # numpy BLAS workers from the previous row stop spinning
+            mc_s = median_seconds(lambda: mlp_propagation(spec, networks, args.batch, seed=1, dtype=dtype),
+                                  args.repeat)
+            np_s = median_seconds(lambda: numpy_pipeline(width, args.depth, args.batch, networks, dtype),
+                                  args.repeat)
             th_s = np.nan
             if torch is not None:
-                th_s = _median_seconds(lambda: torch_pipeline(torch, width, args.depth, args.batch, networks,
-                                                              dtype), args.repeat)
+                th_s = median_seconds(lambda: torch_pipeline(torch, width, args.depth, args.batch, networks,
+                                                             dtype), args.repeat)
             block = block_size(spec, args.batch, dtype.itemsize, min(args.threads, networks),
                                DEFAULT_MEMORY_BUDGET, False)
             limit = gemm_limit(width, block, dtype, args.threads)
@@ -182,10 +164,7 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
-    print(f"mcbench {__version__} | numba {numba.__version__} ({numba.threading_layer()}, "
-          f"{numba.get_num_threads()} threads) | numpy {np.__version__} | "
-          f"torch {torch.__version__ if torch is not None else 'not installed'} | "
-          f"BLAS {', '.join(b['library'] for b in blas_info())} | networks {networks}")
+    print(banner(torch=torch.__version__ if torch is not None else "not installed", networks=networks))
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     return table
 

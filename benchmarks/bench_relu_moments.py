@@ -19,12 +19,16 @@ Machine limits, measured in the same process:
 * ``gemm``  GFLOP/s of BLAS on the kernel's GEMM shapes (chunk x d times d x d),
             one chunk per thread, the way the fused kernel calls it.
 
+Both come from :mod:`mcbench.limits`, the same functions ``mcbench profile``
+and the asv suite use. Timings are medians of ``--repeat`` runs after a
+warm-up call (JIT compilation is never timed; it is reported separately); a
+half-second pause after numpy's multi-threaded BLAS lets its spinning worker
+threads go idle before a Numba kernel is timed.
+
 The fused kernel's use of them: ``normals/s`` = samples/s * d against ``rng``,
 and ``GFLOP/s`` = samples/s * (2 d^2 + d) against ``gemm``: the flops it
 executes (TRMM by the triangular factor, d^2; SYRK for the cross-products,
 d^2 + d), i.e. half of what two dense GEMMs would need.
-Timings are the median of ``--repeat`` runs after a warm-up call (JIT
-compilation is never timed; it is reported separately).
 """
 
 from __future__ import annotations
@@ -38,14 +42,9 @@ import time
 import numpy as np
 
 
-def _median_seconds(fn, repeat):
-    fn()  # warm-up: JIT, page faults, BLAS thread start
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _settle():
+    """Let numpy's OpenBLAS workers stop spinning before a Numba kernel is timed (see mcbench.limits)."""
+    time.sleep(0.5)
 
 
 def numpy_plain(mean, cov, n, dtype, seed=0):
@@ -72,46 +71,6 @@ def numpy_blocked(mean, cov, n, dtype, seed=0, block=8192):
     return mean_y, (cross - n * np.outer(mean_y, mean_y)) / (n - 1)
 
 
-def machine_limits(d, dtype, threads, chunk):
-    """(normals/s of the chunked RNG on all threads, GEMM GFLOP/s on the kernel's shapes)."""
-    from numba import njit, prange
-
-    from mcbench._rng import chunk_state, fill_normals, stream_key
-    from mcbench._threads import single_threaded_blas
-
-    @njit(parallel=True)
-    def rng_only(key, buf):
-        for c in prange(buf.shape[0]):
-            state = np.empty(4, np.uint64)
-            chunk_state(key, c, state)
-            fill_normals(state, buf[c])
-
-    @njit(parallel=True)
-    def gemm_only(a, b, out, reps):
-        for t in prange(a.shape[0]):
-            for _ in range(reps):
-                np.dot(a[t], b, out[t])
-
-    key = stream_key(0)
-    buf = np.empty((threads * 8, 1 << 16), dtype)
-    rng_s = _median_seconds(lambda: rng_only(key, buf), 3)
-    normals_per_s = buf.size / rng_s
-
-    a = np.random.default_rng(1).standard_normal((threads, chunk, d)).astype(dtype)
-    b = np.random.default_rng(2).standard_normal((d, d)).astype(dtype)
-    out = np.empty((threads, chunk, d), dtype)
-    reps = max(1, int(2e8 // (2 * chunk * d * d)))
-    with single_threaded_blas():
-        gemm_s = _median_seconds(lambda: gemm_only(a, b, out, reps), 3)
-    gflops = threads * reps * 2.0 * chunk * d * d / gemm_s / 1e9
-    return normals_per_s, gflops
-
-
-def numpy_rng_normals_per_s(dtype):
-    rng = np.random.default_rng(0)
-    return (1 << 23) / _median_seconds(lambda: rng.standard_normal(1 << 23, dtype=dtype), 3)
-
-
 def problem(d, seed=0):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((d, d))
@@ -135,9 +94,9 @@ def main(argv=None):
     import pandas as pd
 
     numba.set_num_threads(args.threads)
-    from mcbench import __version__
     from mcbench._rng import default_chunk_size
-    from mcbench._threads import blas_info
+    from mcbench.env import banner
+    from mcbench.limits import machine_limits, median_seconds, numpy_rng_normals_per_second
     from mcbench.mc import relu_moments
 
     rows = []
@@ -147,14 +106,16 @@ def main(argv=None):
         for dt_name in args.dtypes:
             dtype = np.dtype(dt_name)
             compile_s = relu_moments(mean, cov, 1000, dtype=dtype).compile_seconds
-            fused_s = _median_seconds(lambda: relu_moments(mean, cov, n, seed=1, dtype=dtype), args.repeat)
-            blocked_s = _median_seconds(lambda: numpy_blocked(mean, cov, n, dtype), args.repeat)
+            _settle()
+            fused_s = median_seconds(lambda: relu_moments(mean, cov, n, seed=1, dtype=dtype), args.repeat)
+            blocked_s = median_seconds(lambda: numpy_blocked(mean, cov, n, dtype), args.repeat)
             plain_s = np.nan
             if not args.no_plain:
                 n_plain = min(n, 2_000_000)
-                plain_s = _median_seconds(lambda: numpy_plain(mean, cov, n_plain, dtype), 1) * n / n_plain
-            chunk = default_chunk_size(n, d)
-            rng_limit, gemm_limit = machine_limits(d, dtype, args.threads, chunk)
+                plain_s = median_seconds(lambda: numpy_plain(mean, cov, n_plain, dtype), 1) * n / n_plain
+            _settle()
+            limits = machine_limits(default_chunk_size(n, d), d, dtype, args.threads)
+            rng_limit, gemm_limit = limits["rng_normals_per_s"], limits["gemm_gflop_per_s"]
             fused_rate = n / fused_s
             rows.append({
                 "d": d,
@@ -176,10 +137,7 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
-    print(f"mcbench {__version__} | numba {numba.__version__} ({numba.threading_layer()}, "
-          f"{numba.get_num_threads()} threads) | numpy {np.__version__} | "
-          f"BLAS {', '.join(b['library'] for b in blas_info())} | "
-          f"numpy RNG {numpy_rng_normals_per_s(np.float64) / 1e6:.0f} M normals/s (1 thread)")
+    print(banner(**{"numpy RNG": f"{numpy_rng_normals_per_second() / 1e6:.0f} M normals/s (1 thread)"}))
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     return table
 

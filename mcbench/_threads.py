@@ -23,7 +23,7 @@ import threading
 
 import numba
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entrant: a caller may pin BLAS around a kernel that pins it again
 
 # (family, getter, setter) symbol candidates, tried in order.
 _SYMBOLS = [

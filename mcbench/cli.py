@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--threads", type=_positive_int, default=None, help="maximum threads for the scaling run")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--no-cold-compile", dest="cold_compile", action="store_false",
+                   help="skip the cold-compile measurement (a fresh process with an empty cache, 10-20 s)")
     return parser
 
 

@@ -86,3 +86,13 @@ def environment(seed=None, **extra) -> dict:
     }
     info.update(extra)
     return info
+
+
+def banner(**extra) -> str:
+    """One line naming the versions, threading layer, threads and BLAS, for benchmark tables."""
+    info = environment()
+    parts = [f"mcbench {info['mcbench']} ({info['commit'][:12]})",
+             f"numba {info['numba']} ({info['threading_layer']}, {info['numba_threads']} threads)",
+             f"numpy {info['numpy']}", f"BLAS {info['blas']}", f"CPU {info['cpu']}"]
+    parts += [f"{k} {v}" for k, v in extra.items()]
+    return " | ".join(parts)

@@ -58,15 +58,15 @@ def sample_mvn(mean, cov, n, seed=0, dtype=np.float64, *, chunk_size=None, threa
     -------
     ndarray, shape (n, d), dtype ``dtype``
     """
-    mean_t, lower_t = prepare_gaussian(mean, cov, dtype)
     n = check_positive_int(n, "n")
-    d = mean_t.shape[0]
-    chunk = default_chunk_size(n, d) if chunk_size is None else chunk_size
-    chunk_plan(n, chunk)
     key = stream_key(seed)
-    out = np.empty((n, d), dtype=mean_t.dtype)
-    _, trmm = blas_functions(out.dtype)
-    compile_for(_sample_kernel, key, trmm, lower_t, mean_t, chunk, out)
-    with numba_threads(threads), single_threaded_blas():
+    with numba_threads(threads), single_threaded_blas():  # pinned before eigh/Cholesky too (see mc.relu)
+        mean_t, lower_t = prepare_gaussian(mean, cov, dtype)
+        d = mean_t.shape[0]
+        chunk = default_chunk_size(n, d) if chunk_size is None else chunk_size
+        chunk_plan(n, chunk)
+        out = np.empty((n, d), dtype=mean_t.dtype)
+        _, trmm = blas_functions(out.dtype)
+        compile_for(_sample_kernel, key, trmm, lower_t, mean_t, chunk, out)
         _sample_kernel(key, trmm, lower_t, mean_t, chunk, out)
     return out

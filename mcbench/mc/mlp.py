@@ -437,8 +437,11 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
         Theorem 1.1), ``norm_ratio_mean``/``norm_ratio_m2`` (first and second
         moment of ||h^l||^2 / ||h^0||^2), and ``c`` with ``pair_correlation``.
         ``attrs`` holds n_networks, n_inputs, dof (= n_networks - 1), seconds,
-        compile_seconds, gflop (4 B n_{l-1} n_l per layer, summed), threads,
-        block and dtype.
+        compile_seconds, gflop, threads, block and dtype. ``gflop`` counts
+        4 B n_{l-1} n_l per layer and network (forward + backward data
+        gradient, the benchmark's convention); the kernel skips the first
+        layer's backward GEMM, which no statistic needs, so it executes
+        2 B n_0 n_1 fewer flops than that.
     """
     if not isinstance(spec, MLPSpec):
         raise TypeError(f"spec must be an MLPSpec, got {type(spec).__name__}")

@@ -198,13 +198,16 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
     -------
     ReluMomentsResult
     """
-    mean_t, lower_t = prepare_gaussian(mean, cov, dtype)
     n = check_positive_int(n_samples, "n_samples")
-    d = mean_t.shape[0]
-    chunk = default_chunk_size(n, d) if chunk_size is None else chunk_size
-    n_chunks, chunk = chunk_plan(n, chunk)
     key = stream_key(seed)
+    # BLAS is pinned before the factorisation too: a multi-threaded eigh/Cholesky
+    # leaves OpenBLAS workers spinning for a while, which halved the kernel's
+    # throughput on 2 cores (measured by `mcbench profile`).
     with numba_threads(threads) as n_threads, single_threaded_blas():
+        mean_t, lower_t = prepare_gaussian(mean, cov, dtype)
+        d = mean_t.shape[0]
+        chunk = default_chunk_size(n, d) if chunk_size is None else chunk_size
+        n_chunks, chunk = chunk_plan(n, chunk)
         slots = min(n_threads, n_chunks)
         args = (key, *blas_functions(lower_t.dtype), lower_t, mean_t, n, chunk, slots)
         compile_s = compile_for(_relu_moment_kernel, *args)

@@ -1,0 +1,671 @@
+"""``mcbench profile KERNEL``: where one hot kernel's time goes, against this machine's limits.
+
+Kernels: ``relu_moments``, ``sample_mvn``, ``mlp_propagation``, built on the
+same problems as every other timing client through
+:func:`mcbench.kernels.prepare`, and compared with the limits of
+:mod:`mcbench.limits`, so the numbers agree with the asv suite, nightly runs
+and ``benchmarks/bench_relu_moments.py`` within noise.
+
+What is measured, and how
+-------------------------
+compile
+    Two fresh interpreters build the kernel with ``prepare`` and report its
+    ``compile_seconds``. *Cold*: ``NUMBA_CACHE_DIR`` points at an empty
+    temporary folder, so every njit function compiles from scratch (a fresh
+    install). *Cached*: the default cache, which this process has just filled
+    by preparing the kernel itself, so it measures loading the compiled code
+    (what every later run pays); the child also reports whether the top-level
+    kernel really came from the cache. Import time of ``mcbench`` is shown
+    beside them.
+phases
+    Each phase of the kernel runs alone, through the kernel's own internal
+    functions, on the kernel's chunk shapes, chunk order and number of
+    parallel slots (``prange`` over ``min(threads, chunks)`` slots in waves),
+    over all of the problem's chunks:
+
+    * ``relu_moments``: RNG (``chunk_state`` + ``fill_normals``), TRMM
+      (``times_upper``), ReLU + centre (``_relu_center_chunk``), SYRK
+      (``gram_lower``) and the ordered merge. The merge is not a function of
+      its own, so it is timed as the real kernel on the same number of chunks
+      of 2 samples each: the per-sample work vanishes, leaving the merge plus
+      each chunk's fixed cost.
+    * ``sample_mvn``: RNG and TRMM (the writes into the n x d output array,
+      page faults included, remain in "unaccounted").
+    * ``mlp_propagation`` (one network per slot, inputs in the kernel's
+      blocks): RNG (weights, inputs and the backward seed v), forward GEMM,
+      pointwise (``_forward_pointwise`` + ``_backward_pointwise``), backward
+      GEMM, statistics (``_delta_statistics``).
+
+    Inputs are realistic (normals, Gaussian samples, ReLU outputs, real
+    activations), prepared once by the same functions. In-place phases
+    (TRMM, ReLU + centre, pointwise) work on a fresh copy of their input
+    each time, as repeated in-place application would drift into overflow or
+    denormals; the copy's own time, measured by a copy-only pass, is
+    subtracted. Phases run with BLAS pinned to one thread, inputs included:
+    a multi-threaded BLAS call leaves OpenBLAS's threads spinning for a
+    fraction of a second, which on 2 cores halves the Numba threads' speed.
+    The end-to-end time is the prepared kernel's median call; "unaccounted" is
+    end-to-end minus the summed phases: the mean shift, weight scaling, thread
+    start-up, Python-side set-up (and its LAPACK calls, whose spinning BLAS
+    threads compete with the kernel), cache effects between phases. It may be
+    negative when phases run slower alone.
+limits
+    :func:`mcbench.limits.machine_limits` in this process, same threads:
+    RNG normals/s and GEMM GFLOP/s on the kernel's ``chunk x d @ d x d`` (MLP:
+    ``block x width @ width x width``) shapes, one product per thread.
+    Flops are those the kernel executes (``PreparedKernel.work``).
+scaling
+    The prepared kernel timed at 1, 2, 4, ... and N threads (N = ``--threads``
+    or ``NUMBA_NUM_THREADS``); speed-up = t(1) / t(k), efficiency = speed-up / k.
+memory
+    Numba allocates through its own runtime (malloc), which ``tracemalloc``
+    does not see, so the cached-compile child reads its resident set from
+    ``/proc/self/status``: the process peak (``VmHWM``) after ``prepare``, and
+    the extra peak of one warm call (``VmHWM`` after the call, with the peak
+    reset through ``/proc/self/clear_refs`` just before, minus ``VmRSS``
+    before the call). Without ``/proc``: ``getrusage`` ``ru_maxrss``
+    differences, a lower bound (the method is reported).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from . import limits
+from ._blas import blas_functions, gram_lower, times_upper
+from ._rng import chunk_plan, chunk_state, default_chunk_size, fill_normals, gaussian_chunk, stream_key
+from ._threads import numba_threads, resolve_threads, single_threaded_blas
+from .kernels import KERNELS, _gaussian_problem, prepare, problem_label
+from .mc.mlp import (
+    DEFAULT_MEMORY_BUDGET,
+    N_STATS,
+    _backward_pointwise,
+    _delta_statistics,
+    _forward_pointwise,
+    _kind_code,
+    _KIND_GENERIC,
+    block_size,
+)
+from .mc.relu import _relu_center_chunk, relu_moments
+from .sampling import prepare_gaussian
+
+PROFILED = ("relu_moments", "sample_mvn", "mlp_propagation")
+
+#: The compiled entry point of each kernel: the child checks that it came from the cache.
+_TOP_LEVEL = {
+    "relu_moments": ("mcbench.mc.relu", "_relu_moment_kernel"),
+    "sample_mvn": ("mcbench.sampling", "_sample_kernel"),
+    "mlp_propagation": ("mcbench.mc.mlp", "_mlp_kernel"),
+}
+
+#: Timing repeats (median) and the least time one repeat lasts.
+REPEAT = 5
+MIN_SECONDS = 0.05
+#: Samples (times d) per call when ``--n`` is not given, as the CLI documents.
+DEFAULT_NORMALS = 2e7
+CHILD_TIMEOUT = 600
+
+# ----------------------------------------------------------- phase drivers -----
+
+_COPY, _RNG, _TRMM, _RELU, _SYRK = range(5)
+
+
+@njit(cache=True)
+def _chunk_phase(phase, key, c, trmm, syrk, lower_t, src, x, m2, col_mean, n_pos):
+    """One phase of one chunk: RNG and copy write ``x``; SYRK reads ``src``; TRMM/ReLU copy ``src`` first."""
+    if phase == _RNG:
+        state = np.empty(4, np.uint64)
+        chunk_state(key, c, state)
+        fill_normals(state, x)
+    elif phase == _SYRK:
+        gram_lower(syrk, src, m2)
+    else:
+        x[:] = src
+        if phase == _TRMM:
+            times_upper(trmm, x, lower_t)
+        elif phase == _RELU:
+            _relu_center_chunk(x, col_mean, n_pos)
+
+
+@njit(parallel=True, cache=True)
+def _chunk_phases(phase, key, trmm, syrk, lower_t, src, x, m2, col_mean, n_pos, n, chunk):
+    """Run ``phase`` over every chunk of an ``n``-sample job, ``x.shape[0]`` chunks at a time, as the kernels do."""
+    slots = x.shape[0]
+    n_chunks = (n + chunk - 1) // chunk
+    for wave in range(0, n_chunks, slots):
+        width = min(slots, n_chunks - wave)
+        for s in prange(width):
+            c = wave + s
+            rows = min(chunk, n - c * chunk)
+            _chunk_phase(phase, key, c, trmm, syrk, lower_t, src[s, :rows], x[s, :rows], m2[s],
+                         col_mean[s], n_pos[s])
+
+
+_M_COPY, _M_RNG, _M_FWD, _M_POINT, _M_BWD, _M_STATS, _M_PREPARE = range(7)
+
+
+@njit(cache=True)
+def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all, zs, ds, ps, xnorm2, hn2,
+                   hn2s, st, bias, phi, dphi, a, b, kind, n_inputs, block):
+    """One phase of one network, over all its input blocks (uniform widths).
+
+    ``h``, ``zp``, ``gp``, ``dp``, ``dphi_all`` (depth + 1, block, width) hold
+    one block's activations, pre-activations, pre-mask backward products,
+    deltas and phi'(z), filled by ``_M_PREPARE`` through the kernel's own
+    functions; timed phases read them and write the scratch ``zs``, ``ds``,
+    ``ps`` (block, width), so every repetition sees the same data.
+    """
+    depth = w.shape[0]
+    generic = kind == _KIND_GENERIC
+    state = np.empty(4, np.uint64)
+    if phase == _M_RNG or phase == _M_PREPARE:
+        chunk_state(key, net, state)
+        fill_normals(state, w)
+    if phase == _M_PREPARE:
+        for l in range(depth):
+            w[l] *= w_std[l]
+        x = h[0]
+        fill_normals(state, x)
+        for s in range(block):
+            acc = 0.0
+            for j in range(x.shape[1]):
+                x[s, j] *= input_std
+                acc += np.float64(x[s, j]) * x[s, j]
+            xnorm2[s] = acc
+            hn2[0, s] = acc
+        for l in range(depth):
+            np.dot(h[l], w[l].T, zp[l + 1])
+            h[l + 1][:] = zp[l + 1]
+            _forward_pointwise(h[l + 1], bias, phi, dphi, a, b, kind, dphi_all[l + 1] if generic else h[l + 1],
+                               xnorm2, hn2[l + 1], st[l + 1])
+        fill_normals(state, dp[depth])
+        for l in range(depth - 1, 0, -1):
+            np.dot(dp[l + 1], w[l], gp[l])
+            dp[l][:] = gp[l]
+            _backward_pointwise(dp[l], h[l], dphi_all[l] if generic else dp[l], kind, a)
+        return
+    for start in range(0, n_inputs, block):
+        rows = min(block, n_inputs - start)
+        if phase == _M_RNG:
+            fill_normals(state, h[0, :rows])
+            fill_normals(state, dp[depth, :rows])
+        elif phase == _M_FWD:
+            for l in range(depth):
+                np.dot(h[l, :rows], w[l].T, zs[:rows])
+        elif phase == _M_BWD:
+            for l in range(depth - 1, 0, -1):
+                np.dot(dp[l + 1, :rows], w[l], ds[:rows])
+        elif phase == _M_STATS:
+            for l in range(depth - 1, -1, -1):
+                _delta_statistics(dp[l + 1, :rows], hn2[l, :rows], st[l + 1])
+        else:  # copy baseline, or copy + pointwise
+            for l in range(depth):
+                zs[:rows] = zp[l + 1, :rows]
+                if phase == _M_POINT:
+                    _forward_pointwise(zs[:rows], bias, phi, dphi, a, b, kind, ps[:rows] if generic else zs[:rows],
+                                       xnorm2[:rows], hn2s[:rows], st[l + 1])
+            for l in range(depth - 1, 0, -1):
+                ds[:rows] = gp[l, :rows]
+                if phase == _M_POINT:
+                    _backward_pointwise(ds[:rows], h[l, :rows], dphi_all[l, :rows] if generic else ds[:rows], kind, a)
+
+
+@njit(parallel=True, cache=True)
+def _network_phases(phase, key, w, w_std, input_std, h, zp, gp, dp, dphi_all, zs, ds, ps, xnorm2, hn2, hn2s, st,
+                    bias, phi, dphi, a, b, kind, n_networks, n_inputs, block):
+    """Run ``phase`` for every network, ``w.shape[0]`` networks at a time, as ``_mlp_kernel`` does."""
+    slots = w.shape[0]
+    for wave in range(0, n_networks, slots):
+        width = min(slots, n_networks - wave)
+        for s in prange(width):
+            _network_phase(phase, key, wave + s, w[s], w_std, input_std, h[s], zp[s], gp[s], dp[s], dphi_all[s],
+                           zs[s], ds[s], ps[s], xnorm2[s], hn2[s], hn2s[s], st[s], bias, phi, dphi, a, b, kind,
+                           n_inputs, block)
+
+
+# ------------------------------------------------------------------ phases -----
+
+
+def _phase_table(times: dict, copy_seconds: float, copied: tuple) -> dict:
+    """Subtract the copy baseline from the phases that copy their input first (never below 0)."""
+    return {name: max(t - copy_seconds, 0.0) if name in copied else t for name, t in times.items()}
+
+
+def _full_params(kernel) -> dict:
+    """The kernel's problem parameters, its registry defaults filled in."""
+    defaults = inspect.signature(KERNELS[kernel.name]).parameters
+    return {k: v.default for k, v in defaults.items()} | kernel.params
+
+
+def problem_shape(kernel, threads: int) -> dict:
+    """How the kernel cuts its problem at ``threads`` threads, and its GEMM shape for the limits.
+
+    ``relu_moments``/``sample_mvn``: ``d, n, chunk, n_chunks, slots``;
+    ``mlp_propagation``: ``width, depth, batch, networks, block, slots``;
+    both: ``dtype`` and ``gemm_rows``, ``gemm_d`` (the ``rows x d @ d x d``
+    product that :func:`mcbench.limits.gemm_gflops` should time).
+    """
+    p = _full_params(kernel)
+    dtype = np.dtype(p["dtype"])
+    if kernel.name == "mlp_propagation":
+        from .spec import MLPSpec
+
+        width, networks = p["width"], p["networks"]
+        spec = MLPSpec([width] * (p["depth"] + 1), p["activation"], p["init"])
+        slots = min(threads, networks)
+        block = block_size(spec, p["batch"], dtype.itemsize, slots, DEFAULT_MEMORY_BUDGET, False)
+        return {"width": width, "depth": p["depth"], "batch": p["batch"], "networks": networks, "block": block,
+                "slots": slots, "dtype": dtype.name, "gemm_rows": block, "gemm_d": width}
+    if kernel.name not in ("relu_moments", "sample_mvn"):
+        raise ValueError(f"no chunk shape for kernel {kernel.name!r}")
+    d, n = p["d"], p["n"]
+    n_chunks, chunk = chunk_plan(n, default_chunk_size(n, d))
+    return {"d": d, "n": n, "chunk": chunk, "n_chunks": n_chunks, "slots": min(threads, n_chunks),
+            "dtype": dtype.name, "gemm_rows": chunk, "gemm_d": d}
+
+
+def limit_fractions(rates: dict, lim: dict) -> dict:
+    """Fractions of the machine limits reached: ``rng`` (normals/s) and ``gemm`` (GFLOP/s), where they apply.
+
+    ``rates`` is :meth:`PreparedKernel.rates`; ``lim`` is :func:`mcbench.limits.machine_limits`.
+    """
+    out = {}
+    if "normals_per_s" in rates:
+        out["rng"] = rates["normals_per_s"] / lim["rng_normals_per_s"]
+    if "gflop_per_s" in rates:
+        out["gemm"] = rates["gflop_per_s"] / lim["gemm_gflop_per_s"]
+    return out
+
+
+def _gaussian_phases(kernel, threads, repeat, min_seconds):
+    """Phases of ``relu_moments`` / ``sample_mvn``: {name: seconds}, work per phase and the problem shape."""
+    shape = problem_shape(kernel, threads)
+    p = _full_params(kernel)
+    d, n, dtype = shape["d"], shape["n"], np.dtype(shape["dtype"])
+    n_chunks, chunk, slots = shape["n_chunks"], shape["chunk"], shape["slots"]
+    x = np.empty((slots, chunk, d), dtype)
+    m2 = np.zeros((slots, d, d), dtype)
+    col_mean = np.empty((slots, d))
+    n_pos = np.empty((slots, d), np.int64)
+    syrk, trmm = blas_functions(dtype)
+    key = stream_key(p["seed"])
+
+    def run(phase, src):
+        _chunk_phases(phase, key, trmm, syrk, lower_t, src, x, m2, col_mean, n_pos, n, chunk)
+
+    def timed(phase, src):
+        return limits.median_seconds(lambda: run(phase, src), repeat, min_seconds)
+
+    # BLAS on one thread throughout, as inside the kernels; also while preparing
+    # the inputs, because a multi-threaded BLAS call leaves OpenBLAS threads
+    # spinning (competing with the timed phases) for a fraction of a second.
+    with numba_threads(threads), single_threaded_blas():
+        mean, cov = _gaussian_problem(d)
+        mean_t, lower_t = prepare_gaussian(mean, cov, dtype)
+        # Realistic inputs, made by the kernel's own functions: normals (TRMM's
+        # input), Gaussian samples (ReLU's), centred ReLU outputs (SYRK's).
+        run(_RNG, x)
+        normals = x.copy()
+        samples = np.empty_like(x)
+        for s in range(slots):
+            gaussian_chunk(key, s, trmm, lower_t, mean_t, samples[s])
+        run(_RELU, samples)
+        centred = x.copy()
+
+        copy_s = timed(_COPY, normals)
+        raw = {"RNG": timed(_RNG, x), "TRMM": timed(_TRMM, normals)}
+        if kernel.name == "relu_moments":
+            raw["ReLU+centre"] = timed(_RELU, samples)
+            raw["SYRK"] = timed(_SYRK, centred)
+    if kernel.name == "relu_moments":
+        # The real kernel (which pins BLAS itself) on 2-sample chunks: its per-sample work
+        # vanishes, leaving the ordered merge and each chunk's fixed cost.
+        merge = [relu_moments(mean, cov, 2 * n_chunks, p["seed"], dtype, chunk_size=2, threads=threads).seconds
+                 for _ in range(repeat + 1)]
+        raw["merge"] = float(np.median(merge[1:]))  # the first call warms up
+    seconds = _phase_table(raw, copy_s, ("TRMM", "ReLU+centre"))
+    trmm_flops = float(n) * d * d
+    work = {"RNG": (n * d, "normals"), "TRMM": (trmm_flops, "flops")}
+    if kernel.name == "relu_moments":
+        work["SYRK"] = (kernel.work["flops"] - trmm_flops, "flops")
+    return seconds, work, shape | {"copy_baseline_seconds": copy_s}
+
+
+def _mlp_phases(kernel, threads, repeat, min_seconds):
+    """Phases of ``mlp_propagation``: {name: seconds}, work per phase and the problem shape."""
+    from .spec import MLPSpec
+
+    shape = problem_shape(kernel, threads)
+    p = _full_params(kernel)
+    width, depth, batch, networks = shape["width"], shape["depth"], shape["batch"], shape["networks"]
+    block, slots, dtype = shape["block"], shape["slots"], np.dtype(shape["dtype"])
+    spec = MLPSpec([width] * (depth + 1), p["activation"], p["init"])
+    act = spec.activation
+    kind = _kind_code(act)
+    layers = (slots, depth + 1, block, width)
+    h, zp, gp, dp = (np.zeros(layers, dtype) for _ in range(4))
+    dphi_all = np.zeros(layers if kind == _KIND_GENERIC else (slots, 1, 1, 1), dtype)
+    zs, ds, ps = (np.zeros((slots, block, width), dtype) for _ in range(3))
+    w = np.empty((slots, depth, width, width), dtype)
+    xnorm2, hn2s = np.ones((slots, block)), np.ones((slots, block))
+    hn2 = np.ones((slots, depth + 1, block))
+    st = np.zeros((slots, depth + 1, N_STATS))
+    phi, dphi = act.kernel_functions()
+    args = (stream_key(p["seed"]), w, np.sqrt(spec.layer_weight_vars()), float(np.sqrt(spec.input_var)),
+            h, zp, gp, dp, dphi_all, zs, ds, ps, xnorm2, hn2, hn2s, st, np.zeros(width), phi, dphi,
+            act.a, act.b, kind, networks, batch, block)
+
+    def run(phase):
+        _network_phases(phase, *args)
+
+    def timed(phase):
+        return limits.median_seconds(lambda: run(phase), repeat, min_seconds)
+
+    with numba_threads(threads), single_threaded_blas():  # as in _gaussian_phases
+        run(_M_PREPARE)
+        copy_s = timed(_M_COPY)
+        raw = {"forward GEMM": timed(_M_FWD), "pointwise": timed(_M_POINT), "backward GEMM": timed(_M_BWD),
+               "stats": timed(_M_STATS),
+               "RNG": timed(_M_RNG)}  # last: it overwrites the prepared weights and inputs with fresh draws
+    seconds = _phase_table(raw, copy_s, ("pointwise",))
+    gemm = 2.0 * networks * batch * width * width
+    work = {"RNG": (networks * (depth * width * width + 2 * batch * width), "normals"),
+            "forward GEMM": (gemm * depth, "flops"), "backward GEMM": (gemm * (depth - 1), "flops")}
+    order = ["RNG", "forward GEMM", "pointwise", "backward GEMM", "stats"]
+    return {k: seconds[k] for k in order}, work, shape | {"copy_baseline_seconds": copy_s}
+
+
+# --------------------------------------------------------- child processes -----
+
+_CHILD = """\
+import json, sys, time
+start = time.perf_counter()
+import mcbench.kernels
+import_seconds = time.perf_counter() - start
+from mcbench.profile import _child_report
+print(json.dumps(_child_report(json.loads(sys.argv[1]), import_seconds)))
+"""
+
+
+def _proc_status() -> dict | None:
+    """{"VmRSS": KiB, "VmHWM": KiB} of this process, or None without /proc."""
+    try:
+        with open("/proc/self/status") as fh:
+            out = {}
+            for line in fh:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    key, value = line.split(":", 1)
+                    out[key] = int(value.split()[0])
+            return out if len(out) == 2 else None
+    except OSError:
+        return None
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _max_rss_kib() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform == "darwin" else float(peak)  # bytes on macOS, KiB elsewhere
+
+
+def _child_report(spec: dict, import_seconds: float) -> dict:
+    """In a fresh interpreter: prepare the kernel, report compile time, cache use and memory."""
+    name, params, threads = spec["kernel"], spec["params"], spec["threads"]
+    exact = _proc_status() is not None and _reset_peak()
+    with numba_threads(threads):
+        kernel = prepare(name, **params)
+        after_prepare = _proc_status() if exact else None
+        rusage_before = _max_rss_kib()
+        exact = exact and _reset_peak()
+        kernel.call()
+        after_call = _proc_status() if exact else None
+    module, attr = _TOP_LEVEL[name]
+    stats = getattr(importlib.import_module(module), attr).stats
+    out = {"import_seconds": import_seconds, "compile_seconds": kernel.compile_seconds,
+           "cache_hits": sum(stats.cache_hits.values()), "cache_misses": sum(stats.cache_misses.values())}
+    if exact:
+        out.update(memory_method="VmHWM/VmRSS from /proc/self/status, peak reset via /proc/self/clear_refs",
+                   process_peak_mib=after_prepare["VmHWM"] / 1024,
+                   call_peak_mib=max(after_call["VmHWM"] - after_prepare["VmRSS"], 0) / 1024)
+    else:
+        out.update(memory_method="getrusage ru_maxrss (lifetime peak; the call's figure is a lower bound)",
+                   process_peak_mib=rusage_before / 1024, call_peak_mib=(_max_rss_kib() - rusage_before) / 1024)
+    return out
+
+
+def run_child(name: str, params: dict, threads: int, cold: bool, timeout: float = CHILD_TIMEOUT) -> dict:
+    """Prepare kernel ``name`` in a fresh interpreter; ``cold`` gives it an empty Numba cache.
+
+    Returns the child's report, or ``{"error": message}`` if it failed or timed out.
+    """
+    import mcbench
+
+    env = dict(os.environ)
+    # The child must import this very mcbench (source tree or installed).
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mcbench.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    spec = json.dumps({"kernel": name, "params": params, "threads": threads})
+    with tempfile.TemporaryDirectory(prefix="mcbench-cold-cache-") as empty:
+        if cold:
+            env["NUMBA_CACHE_DIR"] = empty
+        try:
+            proc = subprocess.run([sys.executable, "-c", _CHILD, spec], env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout:g} s"}
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"exit code {proc.returncode}: {tail[0]}"}
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": f"unreadable output: {proc.stdout[-200:]!r}"}
+
+
+# ---------------------------------------------------------------- profile -----
+
+
+def thread_counts(n: int) -> list[int]:
+    """1, 2, 4, ... below ``n``, then ``n``."""
+    counts, k = [], 1
+    while k < n:
+        counts.append(k)
+        k *= 2
+    return counts + [n]
+
+
+def kernel_params(args) -> dict:
+    """``prepare`` parameters from the ``mcbench profile`` arguments."""
+    if args.kernel == "mlp_propagation":
+        return {"width": args.width, "depth": args.depth, "batch": args.batch, "activation": args.activation,
+                "dtype": args.dtype}
+    n = args.n if args.n is not None else max(1000, int(DEFAULT_NORMALS // args.d))
+    return {"d": args.d, "n": n, "dtype": args.dtype}
+
+
+def profile(name: str, params: dict, threads: int | None = None, cold_compile: bool = True,
+            repeat: int = REPEAT, min_seconds: float = MIN_SECONDS) -> dict:
+    """Profile kernel ``name`` on ``prepare(name, **params)``; returns a JSON-serialisable dict.
+
+    Parameters
+    ----------
+    name : {"relu_moments", "sample_mvn", "mlp_propagation"}
+    params : dict
+        Problem parameters for :func:`mcbench.kernels.prepare`.
+    threads : int, optional
+        Largest thread count (default ``NUMBA_NUM_THREADS``); phases and
+        limits run with it, scaling goes from 1 up to it.
+    cold_compile : bool
+        Also time a compile with an empty cache (tens of seconds).
+    repeat, min_seconds
+        Timing repeats (median) and the least duration of one repeat.
+
+    Returns
+    -------
+    dict
+        ``kernel, params, threads, problem, compile, phases, phases_seconds,
+        kernel_seconds, unaccounted_seconds, unaccounted_fraction, throughput,
+        limits, fraction_of_limit, scaling, memory, environment``.
+    """
+    from .env import environment
+
+    if name not in PROFILED:
+        raise ValueError(f"cannot profile {name!r}; choose one of {', '.join(PROFILED)}")
+    n_max = resolve_threads(threads if threads is not None else numba.config.NUMBA_NUM_THREADS)
+    params = dict(params)
+    if name == "mlp_propagation":
+        params.setdefault("networks", max(2, n_max))  # one network per thread
+
+    with numba_threads(n_max):
+        kernel = prepare(name, **params)  # also fills the on-disk cache for the cached child
+    compile_info = {"in_process_seconds": kernel.compile_seconds}
+    cached = run_child(name, params, n_max, cold=False)
+    cold = run_child(name, params, n_max, cold=True) if cold_compile else {"error": "skipped"}
+    compile_info.update(
+        cold_seconds=cold.get("compile_seconds"),
+        cached_seconds=cached.get("compile_seconds"),
+        cache_hit=cached.get("cache_hits", 0) > 0 and cached.get("cache_misses", 1) == 0,
+        import_seconds=cached.get("import_seconds"),
+        cold_error=cold.get("error"),
+        cached_error=cached.get("error"),
+        method="prepare() in fresh interpreters: cold with an empty NUMBA_CACHE_DIR, cached with the default cache",
+    )
+
+    scaling = []
+    for t in thread_counts(n_max):
+        with numba_threads(t):
+            scaling.append({"threads": t, "seconds": float(np.median(kernel.time(repeat, min_seconds)))})
+    for row in scaling:
+        row["speedup"] = scaling[0]["seconds"] / row["seconds"]
+        row["efficiency"] = row["speedup"] / row["threads"]
+    kernel_s = scaling[-1]["seconds"]
+
+    phase_fn = _mlp_phases if name == "mlp_propagation" else _gaussian_phases
+    seconds, work, shape = phase_fn(kernel, n_max, repeat, min_seconds)
+    lim = limits.machine_limits(shape["gemm_rows"], shape["gemm_d"], shape["dtype"], n_max)
+    limit_of = {"normals": ("rng_normals_per_s", 1.0, "normals/s"), "flops": ("gemm_gflop_per_s", 1e-9, "GFLOP/s")}
+    total = sum(seconds.values())
+    phases = []
+    for phase, sec in seconds.items():
+        row = {"phase": phase, "seconds": sec, "fraction": sec / total if total > 0 else float("nan")}
+        if phase in work and sec > 0:
+            amount, kind = work[phase]
+            key, scale, unit = limit_of[kind]
+            row.update(rate=amount / sec * scale, rate_unit=unit, fraction_of_limit=amount / sec * scale / lim[key])
+        phases.append(row)
+
+    rates = kernel.rates(kernel_s)
+    fractions = limit_fractions(rates, lim)
+    memory = {k: cached.get(k) for k in ("memory_method", "process_peak_mib", "call_peak_mib")}
+    return {
+        "kernel": name,
+        "label": problem_label(name, params),
+        "params": params,
+        "threads": n_max,
+        "problem": shape,
+        "compile": compile_info,
+        "phases": phases,
+        "phases_seconds": total,
+        "kernel_seconds": kernel_s,
+        "unaccounted_seconds": kernel_s - total,
+        "unaccounted_fraction": (kernel_s - total) / kernel_s,
+        "throughput": rates,
+        "limits": lim,
+        "fraction_of_limit": fractions,
+        "scaling": scaling,
+        "memory": memory,
+        "environment": environment(),
+    }
+
+
+# ----------------------------------------------------------------- output -----
+
+
+def _fmt(value, spec=".3g", missing="n/a"):
+    return missing if value is None or (isinstance(value, float) and not np.isfinite(value)) else format(value, spec)
+
+
+def format_report(rep: dict) -> str:
+    """The human-readable tables of a :func:`profile` report."""
+    import pandas as pd
+
+    env, c, lim = rep["environment"], rep["compile"], rep["limits"]
+    lines = [
+        f"mcbench profile {rep['label']}  threads={rep['threads']} ({env['threading_layer']})  "
+        f"numba {env['numba']}  numpy {env['numpy']}  {env['cpu']}",
+        f"BLAS {env['blas']}",
+        "",
+        "compile (fresh interpreter, prepare()):",
+        f"  cold   {_fmt(c['cold_seconds'], '.2f')} s  (empty NUMBA_CACHE_DIR)"
+        + (f"  [{c['cold_error']}]" if c.get("cold_error") else ""),
+        f"  cached {_fmt(c['cached_seconds'], '.3f')} s  ("
+        + ("loaded from the cache" if c["cache_hit"] else "NOT a cache hit: recompiled") + ")"
+        + (f"  [{c['cached_error']}]" if c.get("cached_error") else ""),
+        f"  import mcbench {_fmt(c['import_seconds'], '.2f')} s; this process {c['in_process_seconds']:.3f} s",
+        "",
+    ]
+    shape = {k: v for k, v in rep["problem"].items() if k not in ("gemm_rows", "gemm_d", "copy_baseline_seconds")}
+    lines.append("phases (" + ", ".join(f"{k} {v}" for k, v in shape.items())
+                 + f"; copy baseline {rep['problem']['copy_baseline_seconds']:.3g} s subtracted from in-place phases):")
+    rows = [{"phase": p["phase"], "seconds": _fmt(p["seconds"], ".4g"), "share": f"{100 * p['fraction']:.1f}%",
+             "rate": (_fmt(p.get("rate")) + " " + p["rate_unit"]) if "rate" in p else "",
+             "of limit": _fmt(p.get("fraction_of_limit"), ".2f", "")} for p in rep["phases"]]
+    rows += [{"phase": "sum of phases", "seconds": _fmt(rep["phases_seconds"], ".4g"), "share": "100.0%"},
+             {"phase": "end-to-end", "seconds": _fmt(rep["kernel_seconds"], ".4g"),
+              "share": f"{100 * rep['kernel_seconds'] / rep['phases_seconds']:.1f}%"},
+             {"phase": "unaccounted", "seconds": _fmt(rep["unaccounted_seconds"], ".3g"),
+              "share": f"{100 * rep['unaccounted_seconds'] / rep['phases_seconds']:.1f}%"}]
+    lines += ["  " + line for line in pd.DataFrame(rows).fillna("").to_string(index=False).splitlines()]
+    t, f = rep["throughput"], rep["fraction_of_limit"]
+    lines += ["", f"limits ({lim['threads']} threads, {lim['dtype']}): RNG {lim['rng_normals_per_s']:.3g} normals/s; "
+              f"GEMM {lim['gemm_gflop_per_s']:.3g} GFLOP/s on {lim['gemm_shape']}, one per thread"]
+    reached = [f"{t['samples_per_s']:.3g} samples/s"]
+    if "rng" in f:
+        reached.append(f"{t['normals_per_s']:.3g} normals/s = {f['rng']:.2f} of RNG limit")
+    if "gemm" in f:
+        reached.append(f"{t['gflop_per_s']:.3g} GFLOP/s = {f['gemm']:.2f} of GEMM limit")
+    lines += ["reached: " + "; ".join(reached), "", "scaling:"]
+    scaling = pd.DataFrame(rep["scaling"])
+    lines += ["  " + line for line in scaling.to_string(index=False, float_format=lambda v: f"{v:.4g}").splitlines()]
+    m = rep["memory"]
+    lines += ["", f"memory: process peak {_fmt(m['process_peak_mib'], '.0f')} MiB, one warm call adds "
+              f"{_fmt(m['call_peak_mib'], '.1f')} MiB at its peak ({m['memory_method']})"]
+    return "\n".join(lines)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def main(args) -> int:
+    """Entry point of ``mcbench profile``; returns the exit code.
+
+    ``args`` is the CLI namespace (kernel, d, n, width, depth, batch,
+    activation, dtype, threads, json). An optional ``cold_compile`` attribute
+    (not a CLI flag) set to False skips the cold-compile child, for tests.
+    """
+    rep = profile(args.kernel, kernel_params(args), args.threads, getattr(args, "cold_compile", True))
+    print(json.dumps(rep, default=_jsonable) if args.json else format_report(rep))
+    return 0

@@ -1,0 +1,124 @@
+"""``mcbench profile``: runs end to end at tiny sizes and reports sane numbers.
+
+The timing checks are loose on purpose: CI machines are shared and small, and
+a test that flaked on a busy runner would teach people to ignore it. The
+phase-sum check uses one thread, where neither the kernel nor the phase
+drivers wait on each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numba
+import pytest
+
+from mcbench import cli, profile
+from mcbench.cli import build_parser
+
+TWO = min(2, numba.config.NUMBA_NUM_THREADS)
+TOP_KEYS = {"kernel", "label", "params", "threads", "problem", "compile", "phases", "phases_seconds",
+            "kernel_seconds", "unaccounted_seconds", "unaccounted_fraction", "throughput", "limits",
+            "fraction_of_limit", "scaling", "memory", "environment"}
+
+
+def _profile(argv, cold=False):
+    """Run ``mcbench profile ARGV --json`` in this process; returns the parsed JSON."""
+    args = build_parser().parse_args(["profile", *argv, "--json"])
+    args.cold_compile = cold
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert profile.main(args) == 0
+    return json.loads(out.getvalue())
+
+
+@pytest.fixture(scope="module")
+def relu_report():
+    return _profile(["relu_moments", "--d", "8", "--n", "20000", "--threads", "1"])
+
+
+@pytest.fixture(scope="module")
+def mlp_report():
+    return _profile(["mlp_propagation", "--width", "32", "--depth", "3", "--batch", "64", "--threads", str(TWO)])
+
+
+@pytest.fixture(scope="module")
+def mvn_report():
+    return _profile(["sample_mvn", "--d", "8", "--n", "20000", "--threads", "1"], cold=True)
+
+
+def _check_common(rep, kernel, phases):
+    assert TOP_KEYS <= set(rep)
+    assert rep["kernel"] == kernel
+    assert [p["phase"] for p in rep["phases"]] == phases
+    for p in rep["phases"]:
+        assert p["seconds"] >= 0 and 0 <= p["fraction"] <= 1
+    assert rep["phases_seconds"] > 0 and rep["kernel_seconds"] > 0
+    assert rep["unaccounted_seconds"] == pytest.approx(rep["kernel_seconds"] - rep["phases_seconds"])
+    assert sum(p["fraction"] for p in rep["phases"]) == pytest.approx(1.0)
+    assert rep["fraction_of_limit"], "no fraction of a machine limit reported"
+    for name, frac in rep["fraction_of_limit"].items():
+        assert 0 < frac < 2, (name, frac)
+    lim = rep["limits"]
+    assert lim["rng_normals_per_s"] > 1e6 and lim["gemm_gflop_per_s"] > 0.01
+    assert [row["threads"] for row in rep["scaling"]] == profile.thread_counts(rep["threads"])
+    for row in rep["scaling"]:
+        assert row["seconds"] > 0 and row["speedup"] > 0 and row["efficiency"] > 0
+    assert rep["scaling"][-1]["seconds"] == rep["kernel_seconds"]
+    c = rep["compile"]
+    assert c["cached_error"] is None and c["cached_seconds"] >= 0 and c["import_seconds"] > 0
+    assert c["cache_hit"], "the cached child recompiled the kernel"
+    mem = rep["memory"]
+    assert mem["memory_method"] and mem["process_peak_mib"] > 10 and mem["call_peak_mib"] >= 0
+    for key in ("numba", "threading_layer", "blas", "cpu"):
+        assert key in rep["environment"]
+
+
+def test_relu_moments(relu_report):
+    rep = relu_report
+    _check_common(rep, "relu_moments", ["RNG", "TRMM", "ReLU+centre", "SYRK", "merge"])
+    assert rep["problem"]["d"] == 8 and rep["problem"]["n"] == 20000
+    assert set(rep["fraction_of_limit"]) == {"rng", "gemm"}
+    # One thread: the phases, run alone, should add up to the kernel within a loose factor.
+    assert 1 / 4 < rep["kernel_seconds"] / rep["phases_seconds"] < 4
+    rates = {p["phase"]: p for p in rep["phases"]}
+    assert rates["RNG"]["rate_unit"] == "normals/s" and 0 < rates["RNG"]["fraction_of_limit"] < 3
+    assert rates["SYRK"]["rate_unit"] == "GFLOP/s"
+
+
+def test_mlp_propagation_scaling(mlp_report):
+    rep = mlp_report
+    _check_common(rep, "mlp_propagation", ["RNG", "forward GEMM", "pointwise", "backward GEMM", "stats"])
+    assert rep["threads"] == TWO and len(rep["scaling"]) == TWO
+    assert rep["params"]["networks"] >= TWO  # one network per thread
+    assert set(rep["fraction_of_limit"]) == {"gemm"}
+
+
+def test_sample_mvn_cold_and_cached_compile(mvn_report):
+    rep = mvn_report
+    _check_common(rep, "sample_mvn", ["RNG", "TRMM"])
+    c = rep["compile"]
+    assert c["cold_error"] is None
+    assert c["cold_seconds"] > c["cached_seconds"], c
+
+
+def test_text_report(relu_report, mvn_report):
+    for rep in (relu_report, mvn_report):
+        text = profile.format_report(rep)
+        for needle in ("compile", "cold", "cached", "phases", "end-to-end", "unaccounted", "limits", "scaling",
+                       "memory"):
+            assert needle in text, needle
+
+
+def test_unknown_kernel_is_a_usage_error(capsys):
+    assert cli.main(["profile", "bvn_cdf"]) == 2
+    assert "cannot profile" in capsys.readouterr().err
+
+
+def test_thread_counts():
+    assert profile.thread_counts(1) == [1]
+    assert profile.thread_counts(2) == [1, 2]
+    assert profile.thread_counts(3) == [1, 2, 3]
+    assert profile.thread_counts(6) == [1, 2, 4, 6]
