@@ -82,3 +82,42 @@ def test_bad_specs_are_rejected(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         MLPSpec(**args)
+
+
+@pytest.mark.parametrize("scheme, fan_in, fan_out, expected", [
+    ("lecun_normal", 100, 7, 1 / 100), ("lecun_uniform", 100, 7, 1 / 100),
+    ("xavier_normal", 100, 300, 2 / 400), ("xavier_uniform", 100, 300, 2 / 400),
+    ("glorot_uniform", 3, 5, 2 / 8), ("he_normal", 50, 9, 2 / 50), ("he_uniform", 50, 9, 2 / 50),
+])
+def test_init_variance_and_uniform_bound_are_exact(scheme, fan_in, fan_out, expected):
+    from mcbench.theory import init_variance, uniform_bound
+
+    var = init_variance(scheme, fan_in, fan_out)
+    assert var == pytest.approx(expected, rel=1e-15)
+    a = uniform_bound(var)
+    assert a**2 / 3 == pytest.approx(var, rel=1e-15)  # U(-a, a) has variance a^2/3 exactly
+    if scheme == "xavier_uniform":
+        assert a == pytest.approx(np.sqrt(6 / (fan_in + fan_out)), rel=1e-15)
+
+
+def test_uniform_init_draws_have_the_stated_variance():
+    """The kernel's uniform weights: E[q^1] = n0 Var(W) input_var, so q of a linear net checks Var(W)."""
+    from mcbench.theory import init_variance
+
+    spec = MLPSpec([64, 64], "linear", "xavier_uniform")
+    df = mlp_propagation(spec, 64, 64, seed=5)
+    expected = 64 * init_variance("xavier_uniform", 64, 64)
+    z = (df["q"].iloc[0] - expected) / df["q_se"].iloc[0]
+    assert abs(z) < 4.5, z  # t with 63 dof; single test at ~1e-4
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(scheme="kaiming"), "unknown init"), (dict(fan_in=0), "fan_in must be a positive integer"),
+])
+def test_init_variance_rejects_bad_arguments(kwargs, match):
+    from mcbench.theory import init_variance
+
+    args = dict(scheme="he_normal", fan_in=3, fan_out=4)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        init_variance(**args)

@@ -33,6 +33,7 @@ Mean-field MLP theory (:mod:`.mlp`):
 """
 
 from . import seed_claims
+from ..spec import init_variance, uniform_bound
 from ._bvn import bvn_cdf, norm_cdf, norm_pdf
 from .gaussian import expect, expect_pair, phi2_var_derivative
 from .mlp import (
@@ -52,6 +53,8 @@ from .relu import (
 )
 
 __all__ = [
+    "init_variance",
+    "uniform_bound",
     "bvn_cdf",
     "exact_norm_ratio_moments",
     "expect",
