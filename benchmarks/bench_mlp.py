@@ -3,7 +3,7 @@
 
 Usage::
 
-    python benchmarks/bench_mlp.py [--widths 256 1024] [--depth 20] [--batch 4096] [--threads 2]
+    python3 benchmarks/bench_mlp.py [--widths 256 1024] [--depth 20] [--batch 4096] [--threads 2]
 
 All systems compute the same per-layer statistics for the same work: for each
 of ``networks`` random ReLU networks (He init), ``batch`` Gaussian inputs go
@@ -35,6 +35,9 @@ import sys
 import time
 
 import numpy as np
+
+# Time this checkout's mcbench, not whichever copy happens to be installed.
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
 
 def numpy_pipeline(width, depth, batch, networks, dtype, seed=0):
@@ -109,13 +112,13 @@ def gemm_limit(width, rows, dtype, threads):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--widths", type=int, nargs="+", default=[256, 1024])
-    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--widths", type=int, nargs="+", default=[256, 1024], help="default 256 1024")
+    parser.add_argument("--depth", type=int, default=20, help="layers (default 20)")
     parser.add_argument("--batch", type=int, default=4096, help="inputs per network (default 4096)")
     parser.add_argument("--networks", type=int, default=None, help="networks (default: threads)")
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], help="default float32 float64")
+    parser.add_argument("--threads", type=int, default=2, help="Numba and torch threads (default 2)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per system; the median counts (default 3)")
     args = parser.parse_args(argv)
 
     import numba
@@ -166,6 +169,8 @@ def main(argv=None):
     pd.set_option("display.max_columns", 30)
     print(banner(torch=torch.__version__ if torch is not None else "not installed", networks=networks))
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("GFLOP/s count 4*batch*n^2 per layer and network. frac_gemm: mcbench / gemm_limit on the same shapes. "
+          "x_numpy, x_torch: mcbench speed / baseline speed. block: inputs per block. compile_s: untimed.")
     return table
 
 

@@ -98,14 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "phases, normals/s and GFLOP/s against the RNG and GEMM limits measured on this\n"
                     "machine, scaling from 1 to N threads, and peak memory.",
     )
+    from .spec import activation_names
+
     p.add_argument("kernel", help="relu_moments, sample_mvn or mlp_propagation")
-    p.add_argument("--d", type=_positive_int, default=64, help="dimension for relu_moments/sample_mvn")
+    p.add_argument("--d", type=_positive_int, default=64, help="dimension for relu_moments/sample_mvn (default 64)")
     p.add_argument("--n", type=_positive_int, default=None, help="samples (default: ~2e7 / d)")
-    p.add_argument("--width", type=_positive_int, default=256, help="MLP width")
-    p.add_argument("--depth", type=_positive_int, default=10, help="MLP depth")
-    p.add_argument("--batch", type=_positive_int, default=2048, help="MLP inputs per network")
-    p.add_argument("--activation", default="relu", help="MLP activation")
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--width", type=_positive_int, default=256, help="MLP width (default 256)")
+    p.add_argument("--depth", type=_positive_int, default=10, help="MLP depth (default 10)")
+    p.add_argument("--batch", type=_positive_int, default=2048, help="MLP inputs per network (default 2048)")
+    p.add_argument("--activation", default="relu",
+                   help=f"MLP activation (default relu): {', '.join(activation_names())}")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="arithmetic dtype of the kernel (default float64)")
     p.add_argument("--threads", type=_positive_int, default=None, help="maximum threads for the scaling run")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-cold-compile", dest="cold_compile", action="store_false",

@@ -11,6 +11,7 @@ adding or reordering checks never changes another check's numbers.
 
 from __future__ import annotations
 
+import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -175,6 +176,25 @@ def catalogue(suite: str = "quick") -> list[Check]:
     return checks + validate_mlp.checks(suite)
 
 
+def warm_up():
+    """Compile (first run) or load from the disk cache every kernel the checks use.
+
+    Done before the progress line starts, so its ETA is not extrapolated from
+    a step that happened to include a one-off compilation.
+    """
+    from .mc import mlp_propagation, relu_moments
+    from .spec import MLPSpec
+    from .theory import relu_moments as exact_relu
+    from .theory.mlp import mlp_propagation as theory_mlp
+
+    relu_moments([0.0, 0.0], np.eye(2), 256)
+    exact_relu([0.5, -0.5], [[1.0, 0.5], [0.5, 1.0]])
+    for act in ("relu", "tanh"):
+        spec = MLPSpec([4, 4, 4], act, "he_normal")
+        mlp_propagation(spec, 2, 4, pair_correlation=0.5)
+        theory_mlp(spec, pair_correlation=0.5)
+
+
 def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: bool = False,
                    alpha: float = _stats.DEFAULT_ALPHA, only=None) -> ValidationResult:
     """Run a suite's checks and return the Holm-corrected table and figure data.
@@ -205,6 +225,10 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
         raise ValueError(f"no check name contains {only!r}")
     started = utc_now()
     t0 = time.perf_counter()
+    if not quiet:
+        print(f"validate[{suite}]: loading the compiled kernels (compiling them takes ~1 min on a first run)...",
+              file=sys.stderr, flush=True)
+    warm_up()
     progress = Progress([c.cost for c in checks], quiet=quiet, label=f"validate[{suite}]")
     outputs, timings = [], {}
     with numba_threads(threads):
@@ -216,7 +240,7 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
             progress.end()
         progress.close()
         env = environment(seed=seed, suite=suite, started=started, finished=utc_now(),
-                          seconds=time.perf_counter() - t0, checks=len(checks))
+                          seconds=time.perf_counter() - t0, check_runs=len(checks))
 
     def gather(attr):
         frames = [f for out in outputs for f in getattr(out, attr)]
