@@ -18,7 +18,7 @@ written), with a standard error on every estimate and Holm-corrected verdicts.
 EPILOG = """\
 examples:
   mcbench validate                      quick validation (~1 min), report in results/
-  mcbench validate --suite nightly      larger Monte Carlo sizes (~20 min)
+  mcbench validate --suite nightly      larger Monte Carlo sizes (~2 min)
   mcbench nightly --out results/        validation + kernel timings + history + regression flags
   mcbench profile relu_moments --d 64   where the time goes in one kernel
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "1000 informative samples: not tested).",
     )
     v.add_argument("--suite", choices=["quick", "nightly", "full"], default="quick",
-                   help="quick (~1 min on 2 cores), nightly (~20 min) or full (no limit); default quick")
+                   help="quick (~1 min on 2 cores), nightly (~2 min) or full (no limit); default quick")
     v.add_argument("--out", type=Path, default=None,
                    help="output folder, must not exist (default: results/validate-SUITE-UTCSTAMP)")
     v.add_argument("--only", default=None, help="run only checks whose name contains this text")
