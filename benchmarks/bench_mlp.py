@@ -22,8 +22,12 @@ E[phi'(z)^2], E[delta^2] and the weight-gradient mean square.
                GEMM per thread in parallel), measured in this run.
 
 GFLOP/s counts 4 * batch * n_{l-1} * n_l per layer and network (forward and
-backward data-gradient GEMMs). Times are medians of ``--repeat`` runs after a
-warm-up; JIT compilation is reported separately and never timed. Limits and
+backward data-gradient GEMMs). After a warm-up call of each system, every one
+of ``--repeat`` rounds times one call of each system and then the GEMM limit,
+so the timings behind a ratio lie seconds apart, not minutes (on a shared
+machine the cores' speed drifts by tens of percent). Rates are medians over
+rounds; ``frac_gemm``, ``x_numpy`` and ``x_torch`` are medians of the
+per-round ratios. JIT compilation is reported separately and never timed. Limits and
 timings come from :mod:`mcbench.limits`, shared with ``mcbench profile`` and asv.
 """
 
@@ -118,7 +122,8 @@ def main(argv=None):
     parser.add_argument("--networks", type=int, default=None, help="networks (default: threads)")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], help="default float32 float64")
     parser.add_argument("--threads", type=int, default=2, help="Numba and torch threads (default 2)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per system; the median counts (default 3)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timing rounds (one call of every system, then the GEMM limit); default 5")
     args = parser.parse_args(argv)
 
     import numba
@@ -146,22 +151,41 @@ def main(argv=None):
             dtype = np.dtype(dt_name)
             compile_s = mlp_propagation(MLPSpec([4, 4], "relu"), 2, 4, dtype=dtype).attrs["compile_seconds"]
             time.sleep(0.5)  # numpy BLAS workers from the previous row stop spinning
-            mc_s = median_seconds(lambda: mlp_propagation(spec, networks, args.batch, seed=1, dtype=dtype),
-                                  args.repeat)
-            np_s = median_seconds(lambda: numpy_pipeline(width, args.depth, args.batch, networks, dtype),
-                                  args.repeat)
-            th_s = np.nan
-            if torch is not None:
-                th_s = median_seconds(lambda: torch_pipeline(torch, width, args.depth, args.batch, networks,
-                                                             dtype), args.repeat)
             block = block_size(spec, args.batch, dtype.itemsize, min(args.threads, networks),
                                DEFAULT_MEMORY_BUDGET, False)
-            limit = gemm_limit(width, block, dtype, args.threads)
+            mc_call = lambda: mlp_propagation(spec, networks, args.batch, seed=1, dtype=dtype)  # noqa: E731
+            systems = {"mcbench": mc_call,
+                       "numpy": lambda: numpy_pipeline(width, args.depth, args.batch, networks, dtype)}
+            if torch is not None:
+                systems["torch"] = lambda: torch_pipeline(torch, width, args.depth, args.batch, networks, dtype)
+            for call in systems.values():
+                call()  # warm-up: JIT, page faults, thread pools
+            # All systems and the limit interleaved, round by round: on a shared machine the speed
+            # of the cores drifts by tens of percent between seconds, so a ratio is only meaningful
+            # between timings taken close together. Each ratio is the median of its per-round ratios.
+            times = {name: [] for name in systems}
+            limits = []
+            for _ in range(args.repeat):
+                for name, call in systems.items():
+                    times[name].append(median_seconds(call, 1, warmup=False))
+                    time.sleep(0.5)  # numpy's and torch's BLAS workers stop spinning before the next timing
+                limits.append(gemm_limit(width, block, dtype, args.threads))
+
+            def ratio(num, den):
+                return statistics.median(n / d for n, d in zip(num, den))
+
+            mc_t = times["mcbench"]
+            mc_s, np_s = statistics.median(mc_t), statistics.median(times["numpy"])
+            th_s = statistics.median(times["torch"]) if torch is not None else np.nan
+            limit = statistics.median(limits)
+            frac = statistics.median(gflop / t / lim for t, lim in zip(mc_t, limits))
+            x_numpy = ratio(times["numpy"], mc_t)
+            x_torch = ratio(times["torch"], mc_t) if torch is not None else np.nan
             rows.append({
                 "width": width, "depth": args.depth, "batch": args.batch, "dtype": dt_name,
                 "mcbench_GFLOP/s": gflop / mc_s, "numpy_GFLOP/s": gflop / np_s,
                 "torch_GFLOP/s": gflop / th_s, "gemm_limit_GFLOP/s": limit,
-                "frac_gemm": gflop / mc_s / limit, "x_numpy": np_s / mc_s, "x_torch": th_s / mc_s,
+                "frac_gemm": frac, "x_numpy": x_numpy, "x_torch": x_torch,
                 "block": block, "compile_s": compile_s,
             })
     table = pd.DataFrame(rows)
@@ -169,8 +193,10 @@ def main(argv=None):
     pd.set_option("display.max_columns", 30)
     print(banner(torch=torch.__version__ if torch is not None else "not installed", networks=networks))
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    print("GFLOP/s count 4*batch*n^2 per layer and network. frac_gemm: mcbench / gemm_limit on the same shapes. "
-          "x_numpy, x_torch: mcbench speed / baseline speed. block: inputs per block. compile_s: untimed.")
+    print("GFLOP/s count 4*batch*n^2 per layer and network; GFLOP/s and gemm_limit are medians over rounds, each round "
+          "timing one call of every system and then the GEMM limit on the same shapes. frac_gemm, x_numpy, x_torch: "
+          "medians over rounds of the per-round ratios (mcbench / gemm_limit, mcbench speed / baseline speed). "
+          "block: inputs per block. compile_s: untimed.")
     return table
 
 
