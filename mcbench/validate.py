@@ -45,9 +45,9 @@ class SuiteConfig:
 # the c-map of a ReLU/Xavier net at depth 20: 0.896, 0.934, 0.949 at widths 64,
 # 256, 1024 against 0.952; for gelu/He at depth 20, c0 = 0.5: 0.43, 0.48, 0.56
 # at widths 128, 512, 2048 against 0.667, confirmed by a plain-numpy Monte
-# Carlo), and they compound through the backward pass (silu, He init, depth
-# 12: Monte Carlo qtilde at layer 1 is 2.72, 1.29, 1.04 x the mean-field value
-# at widths 128, 512, 1536). A nightly run at depth 20, width 256 rejected
+# Carlo: tests/studies/gelu_cmap_finite_width.py), and they compound through
+# the backward pass (silu, He init, depth 12: Monte Carlo qtilde at layer 1 is
+# 2.72, 1.29, 1.04 x the mean-field value at widths 128, 512, 1536). A nightly run at depth 20, width 256 rejected
 # mean-field c at up to 11 SE, and one at depth 12, width 512 rejected silu/He
 # qtilde at 7 SE. The bias in units of the standard error grows like
 # depth / width * sqrt(networks * inputs * width) = depth * sqrt(networks *
