@@ -41,6 +41,15 @@ def check_dtype(dtype) -> np.dtype:
 def check_mean_cov(mean, cov) -> tuple[np.ndarray, np.ndarray]:
     """Validate a Gaussian's parameters and return them as float64 arrays.
 
+    Same checks as :func:`check_gaussian`, without its eigenvalues.
+    """
+    mean, cov, _ = check_gaussian(mean, cov)
+    return mean, cov
+
+
+def check_gaussian(mean, cov) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a Gaussian's parameters; return them as float64 arrays, with cov's eigenvalues.
+
     Parameters
     ----------
     mean : array_like, shape (d,)
@@ -53,6 +62,8 @@ def check_mean_cov(mean, cov) -> tuple[np.ndarray, np.ndarray]:
     -------
     mean : ndarray, shape (d,), float64
     cov : ndarray, shape (d, d), float64, exactly symmetric
+    eigenvalues : ndarray, shape (d,), float64, ascending
+        Computed for the PSD check anyway; :func:`psd_factor` reuses them.
 
     Raises
     ------
@@ -90,7 +101,8 @@ def check_mean_cov(mean, cov) -> tuple[np.ndarray, np.ndarray]:
             f"(relative {asym / scale:.3g}, tolerance {COV_RTOL:g})"
         )
     cov = 0.5 * (cov + cov.T)
-    min_eig = float(np.linalg.eigvalsh(cov)[0])
+    eigenvalues = np.linalg.eigvalsh(cov)
+    min_eig = float(eigenvalues[0])
     tol = COV_RTOL * max(scale, 1e-300) * cov.shape[0]
     if np.any(np.diag(cov) < 0):
         i = int(np.argmin(np.diag(cov)))
@@ -103,11 +115,15 @@ def check_mean_cov(mean, cov) -> tuple[np.ndarray, np.ndarray]:
             f"cov is not positive semi-definite: smallest eigenvalue is {min_eig:.6g} "
             f"(tolerance {-tol:.3g})"
         )
-    return mean, cov
+    return mean, cov, eigenvalues
 
 
-def psd_factor(cov: np.ndarray) -> np.ndarray:
+def psd_factor(cov: np.ndarray, eigenvalues: np.ndarray | None = None) -> np.ndarray:
     """A lower-triangular L with L @ L.T == cov (to round-off), also for singular PSD cov.
+
+    ``eigenvalues`` (ascending, as :func:`check_gaussian` returns them) spare
+    a second eigendecomposition when cov is clearly positive definite, the
+    common case; the eigenvectors are computed only for a singular cov.
 
     Cholesky is used when cov is clearly positive definite. For a singular (or
     numerically singular) matrix, Cholesky may still "succeed" on round-off
@@ -119,10 +135,11 @@ def psd_factor(cov: np.ndarray) -> np.ndarray:
     factor being triangular (they multiply with TRMM).
     """
     d = cov.shape[0]
-    w, v = np.linalg.eigh(cov)
+    w = np.linalg.eigvalsh(cov) if eigenvalues is None else eigenvalues
     null_tol = 16 * d * np.finfo(float).eps * max(float(w[-1]), 1e-300)
     if w[0] > null_tol:
         return np.linalg.cholesky(cov)
+    w, v = np.linalg.eigh(cov)
     w = np.where(w > null_tol, w, 0.0)
     root = v * np.sqrt(w)
     lower = np.linalg.qr(root.T, mode="r").T

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._blas import blas_functions
-from ._checks import check_dtype, check_mean_cov, check_positive_int, psd_factor
+from ._checks import check_dtype, check_gaussian, check_positive_int, psd_factor
 from ._jit import compile_for
 from ._rng import chunk_plan, default_chunk_size, gaussian_chunk, stream_key
 from ._threads import numba_threads, single_threaded_blas
@@ -28,9 +28,9 @@ def prepare_gaussian(mean, cov, dtype):
     L L^T = cov (Cholesky, or a QR-retriangularised eigen-root when cov is
     singular), C-contiguous.
     """
-    mean, cov = check_mean_cov(mean, cov)
+    mean, cov, eigenvalues = check_gaussian(mean, cov)
     dt = check_dtype(dtype)
-    lower = psd_factor(cov)
+    lower = psd_factor(cov, eigenvalues)
     return np.ascontiguousarray(mean, dtype=dt), np.ascontiguousarray(lower.T, dtype=dt)
 
 
