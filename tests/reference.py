@@ -15,6 +15,12 @@ def relu_moments_from_samples(x):
     return y.mean(axis=0), np.atleast_2d(np.cov(y, rowvar=False))
 
 
+def gaussian_cov_se(cov, n):
+    """Standard errors (d, d) of sample covariances of n Gaussian draws: Var(S_ij) = (S_ii S_jj + S_ij^2) / n."""
+    var = np.diag(cov)
+    return np.sqrt((np.outer(var, var) + cov**2) / n)
+
+
 def random_spd(d, rng, scale=1.0, jitter=0.1):
     a = rng.standard_normal((d, d))
     return scale * (a @ a.T / d + jitter * np.eye(d))
@@ -26,7 +32,8 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
     Draw order per network (stream = chunk ``k`` of the seed's key): weights
     and biases layer by layer, then per block of inputs: the inputs, then v.
     Returns the per-network, per-layer quantities the kernel summarises:
-    dict name -> array (n_networks, L).
+    dict name -> array (n_networks, L); with ``pair_c``, ``pair_*`` are the
+    per-pair averages of z_a, z_b, z_a^2, z_b^2 and z_a z_b.
     """
     from mcbench import _rng
 
@@ -36,7 +43,8 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
     std = np.sqrt(spec.layer_weight_vars())
     act = spec.activation
     out = {k: np.zeros((n_networks, depth)) for k in
-           ("z_mean", "z2", "phi2", "dphi2", "qtilde", "wgrad_ms", "ratio", "ratio2", "cab", "caa", "cbb")}
+           ("z_mean", "z2", "phi2", "dphi2", "qtilde", "wgrad_ms", "ratio", "ratio2",
+            "pair_a", "pair_b", "pair_aa", "pair_bb", "pair_ab")}
     x2 = np.zeros(n_networks)
 
     def normals(state, shape):
@@ -80,8 +88,13 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
                 ratio = (hs[-1] ** 2).sum(1) / (x**2).sum(1)
                 out["ratio"][k, l] += ratio.sum()
                 out["ratio2"][k, l] += (ratio**2).sum()
-                if pair_c is not None:
-                    out["cab"][k, l] += (z[0::2] * z[1::2]).sum()
+                if pair_c is not None:  # rows 2p and 2p + 1 are the two inputs of pair p
+                    za, zb = z[0::2], z[1::2]
+                    out["pair_a"][k, l] += za.sum()
+                    out["pair_b"][k, l] += zb.sum()
+                    out["pair_aa"][k, l] += (za * za).sum()
+                    out["pair_bb"][k, l] += (zb * zb).sum()
+                    out["pair_ab"][k, l] += (za * zb).sum()
             delta = normals(state, (rows, widths[-1]))
             for l in range(depth - 1, -1, -1):
                 out["qtilde"][k, l] += (delta**2).sum()
@@ -93,6 +106,8 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
     for name in ("z_mean", "z2", "phi2", "dphi2", "qtilde"):
         out[name] /= n_inputs * fan_out
     out["wgrad_ms"] /= n_inputs * fan_out * fan_in
+    for name in ("pair_a", "pair_b", "pair_aa", "pair_bb", "pair_ab"):
+        out[name] /= (n_inputs // 2) * fan_out
     out["ratio"] /= n_inputs
     out["ratio2"] /= n_inputs
     out["x2"] = x2 / (n_inputs * widths[0])

@@ -33,14 +33,6 @@ def _threads(n):
     return n
 
 
-def _prepare_theory(name, **params):
-    """``prepare`` for kernels of :mod:`mcbench.theory`, skipping while that package is not importable."""
-    try:
-        return prepare(name, **params)
-    except ImportError as exc:
-        pytest.skip(f"{name}: mcbench.theory is not importable yet ({exc})")
-
-
 def _bench(benchmark, kernel, threads=None):
     """Time ``kernel.call`` (warm) at ``threads`` Numba threads; record sizes, throughput and compile time."""
     with numba_threads(threads) as n:
@@ -88,14 +80,14 @@ def test_mlp_propagation(benchmark, threads):
 
 @pytest.mark.benchmark(group="bvn_cdf")
 def test_bvn_cdf(benchmark):
-    kernel = _prepare_theory("bvn_cdf", n=10_000)
+    kernel = prepare("bvn_cdf", n=10_000)
     p = np.asarray(_bench(benchmark, kernel))
     assert p.shape == (10_000,) and ((p >= 0) & (p <= 1)).all()
 
 
 @pytest.mark.benchmark(group="theory_relu_moments")
 def test_theory_relu_moments(benchmark):
-    kernel = _prepare_theory("theory_relu_moments", d=16)
+    kernel = prepare("theory_relu_moments", d=16)
     mean, cov = _bench(benchmark, kernel)
     assert mean.shape == (16,) and cov.shape == (16, 16)
     assert np.isfinite(mean).all() and np.isfinite(cov).all()
@@ -103,7 +95,7 @@ def test_theory_relu_moments(benchmark):
 
 @pytest.mark.benchmark(group="theory_mlp")
 def test_theory_mlp(benchmark):
-    kernel = _prepare_theory("theory_mlp", width=64, depth=10)
+    kernel = prepare("theory_mlp", width=64, depth=10)
     frame = _bench(benchmark, kernel)
     assert len(frame) == 10
     assert np.isfinite(frame["q"].to_numpy()).all()

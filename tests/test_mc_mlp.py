@@ -39,10 +39,16 @@ def test_pair_correlation_column_matches_replay():
     spec = MLPSpec([6, 8, 8], "relu", "he_normal")
     df = mlp_propagation(spec, 4, 64, seed=3, pair_correlation=0.6, threads=1)
     ref = mlp_sums_reference(spec, 4, 64, seed=3, block=df.attrs["block"], pair_c=0.6)
-    assert "c" in df and np.all(np.abs(df["c"]) <= 1)
-    # Zero-bias ReLU net: pooled mean of z is ~0, so c ~ E[z_a z_b] / E[z^2].
-    approx = ref["cab"].mean(0) / (32 * np.array([8, 8])) / (df["q"] + df["z_mean"] ** 2)
-    np.testing.assert_allclose(df["c"], approx, atol=5 * df["c_se"].max())
+    # c = pooled cross-covariance / sqrt(product of the pooled variances), all centred on the
+    # pooled mean of z over both inputs of every pair and every network.
+    centre = 0.5 * (ref["pair_a"] + ref["pair_b"]).mean(0)
+    s_ab, s_aa, s_bb = (ref[f"pair_{n}"].mean(0) for n in ("ab", "aa", "bb"))
+    s_a, s_b = ref["pair_a"].mean(0), ref["pair_b"].mean(0)
+    c_ab = s_ab - centre * (s_a + s_b) + centre**2
+    c_aa = s_aa - 2 * centre * s_a + centre**2
+    c_bb = s_bb - 2 * centre * s_b + centre**2
+    np.testing.assert_allclose(df["c"], c_ab / np.sqrt(c_aa * c_bb), rtol=1e-10)
+    assert np.all(np.isfinite(df["c_se"])) and np.all(df["c_se"] > 0)
 
 
 def test_same_seed_same_numbers_for_any_thread_count_and_dtype_float32_close():

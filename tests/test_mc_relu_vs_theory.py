@@ -1,17 +1,26 @@
 """The fused ReLU-moment kernel against the exact closed forms: calibration and Holm bounds."""
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from mcbench import mc
 from mcbench.stats import holm, z_and_p
 from mcbench.theory.relu import relu_moments as exact_relu_moments
+from reference import random_spd
 
 
 def _problem():
     rng = np.random.default_rng(42)
-    a = rng.standard_normal((4, 4))
-    return 0.6 * rng.standard_normal(4), a @ a.T / 4 + 0.2 * np.eye(4)
+    cov = random_spd(4, rng, jitter=0.2)
+    return 0.6 * rng.standard_normal(4), cov
+
+
+@pytest.fixture(scope="module")
+def large_run():
+    """One 2M-sample run, its problem and the exact moments, shared by the agreement and power tests."""
+    mean, cov = _problem()
+    return mc.relu_moments(mean, cov, 2_000_000, seed=2026), exact_relu_moments(mean, cov)
 
 
 def test_z_scores_over_many_seeds_follow_their_reference_distribution():
@@ -44,21 +53,17 @@ def test_z_scores_over_many_seeds_follow_their_reference_distribution():
     assert abs(np.var(z_all) - 1) < 5 * np.sqrt(2 / z_all.size) * 1.5  # 1.5: entries are correlated
 
 
-def test_large_run_agrees_with_closed_forms_within_holm_bounds():
-    mean, cov = _problem()
-    exact_mean, exact_cov = exact_relu_moments(mean, cov)
-    res = mc.relu_moments(mean, cov, 2_000_000, seed=2026)
+def test_large_run_agrees_with_closed_forms_within_holm_bounds(large_run):
+    res, (exact_mean, exact_cov) = large_run
     ii, jj = np.tril_indices(4)
     _, p_mean = z_and_p(res.mean, exact_mean, res.mean_se)
     _, p_cov = z_and_p(res.cov[ii, jj], exact_cov[ii, jj], res.cov_se[ii, jj], dof=res.cov_se_dof)
     assert np.min(holm(np.concatenate([p_mean, p_cov]))) > 1e-3
 
 
-def test_a_wrong_closed_form_is_caught():
+def test_a_wrong_closed_form_is_caught(large_run):
     """The same comparison must fail for a closed form off by 1% (guards against a test that cannot fail)."""
-    mean, cov = _problem()
-    exact_mean, exact_cov = exact_relu_moments(mean, cov)
-    res = mc.relu_moments(mean, cov, 2_000_000, seed=2026)
+    res, (_, exact_cov) = large_run
     ii, jj = np.tril_indices(4)
     _, p_cov = z_and_p(res.cov[ii, jj], 1.01 * exact_cov[ii, jj], res.cov_se[ii, jj], dof=res.cov_se_dof)
     assert np.min(holm(p_cov)) < 1e-3
