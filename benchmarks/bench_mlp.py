@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -102,15 +101,20 @@ def torch_pipeline(torch, width, depth, batch, networks, dtype, seed=0):
     return stats
 
 
+def median_ratio(numerators, denominators):
+    """Median over rounds of numerator / denominator, both timed in the same round."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators))
+
+
 def gemm_limit(width, rows, dtype, threads):
     """Best GEMM GFLOP/s on (rows x width) @ (width x width): one multi-threaded GEMM, or one per thread."""
-    from mcbench.limits import gemm_gflops, median_seconds
+    from mcbench.limits import gemm_gflops, let_blas_idle, median_seconds
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((rows, width)).astype(dtype)
     b = rng.standard_normal((width, width)).astype(dtype)
     threaded = 2.0 * rows * width * width / median_seconds(lambda: a @ b, 5, 0.02, statistic=np.min) / 1e9
-    time.sleep(0.5)  # let numpy's BLAS workers stop spinning (see mcbench.limits)
+    let_blas_idle()
     return max(threaded, gemm_gflops(rows, width, dtype, threads))
 
 
@@ -131,10 +135,9 @@ def main(argv=None):
 
     numba.set_num_threads(args.threads)
     from mcbench.env import banner
-    from mcbench.limits import median_seconds
-    from mcbench.mc import mlp_propagation
-    from mcbench.mc.mlp import block_size, DEFAULT_MEMORY_BUDGET
-    from mcbench.spec import MLPSpec
+    from mcbench.kernels import prepare
+    from mcbench.limits import let_blas_idle, median_seconds
+    from mcbench.profile import problem_shape
 
     try:
         import torch
@@ -145,21 +148,21 @@ def main(argv=None):
     networks = args.networks or args.threads
     rows = []
     for width in args.widths:
-        spec = MLPSpec([width] * (args.depth + 1), "relu", "he_normal")
-        gflop = 4.0 * networks * args.batch * width * width * args.depth / 1e9
         for dt_name in args.dtypes:
             dtype = np.dtype(dt_name)
-            compile_s = mlp_propagation(MLPSpec([4, 4], "relu"), 2, 4, dtype=dtype).attrs["compile_seconds"]
-            time.sleep(0.5)  # numpy BLAS workers from the previous row stop spinning
-            block = block_size(spec, args.batch, dtype.itemsize, min(args.threads, networks),
-                               DEFAULT_MEMORY_BUDGET, False)
-            mc_call = lambda: mlp_propagation(spec, networks, args.batch, seed=1, dtype=dtype)  # noqa: E731
-            systems = {"mcbench": mc_call,
+            let_blas_idle()  # numpy's BLAS workers from the previous row
+            # ReLU, He init, seed 1: prepare() compiles and warms the kernel up, untimed.
+            kernel = prepare("mlp_propagation", width=width, depth=args.depth, batch=args.batch,
+                             networks=networks, dtype=dt_name)
+            gflop = kernel.work["flops"] / 1e9
+            block = problem_shape(kernel, args.threads)["block"]
+            systems = {"mcbench": kernel.call,
                        "numpy": lambda: numpy_pipeline(width, args.depth, args.batch, networks, dtype)}
             if torch is not None:
                 systems["torch"] = lambda: torch_pipeline(torch, width, args.depth, args.batch, networks, dtype)
-            for call in systems.values():
-                call()  # warm-up: JIT, page faults, thread pools
+            for name in ("numpy", "torch"):  # warm-up of the baselines (prepare() warmed mcbench up)
+                if name in systems:
+                    systems[name]()
             # All systems and the limit interleaved, round by round: on a shared machine the speed
             # of the cores drifts by tens of percent between seconds, so a ratio is only meaningful
             # between timings taken close together. Each ratio is the median of its per-round ratios.
@@ -168,25 +171,22 @@ def main(argv=None):
             for _ in range(args.repeat):
                 for name, call in systems.items():
                     times[name].append(median_seconds(call, 1, warmup=False))
-                    time.sleep(0.5)  # numpy's and torch's BLAS workers stop spinning before the next timing
+                    let_blas_idle()  # before the next timing
                 limits.append(gemm_limit(width, block, dtype, args.threads))
-
-            def ratio(num, den):
-                return statistics.median(n / d for n, d in zip(num, den))
 
             mc_t = times["mcbench"]
             mc_s, np_s = statistics.median(mc_t), statistics.median(times["numpy"])
             th_s = statistics.median(times["torch"]) if torch is not None else np.nan
             limit = statistics.median(limits)
-            frac = statistics.median(gflop / t / lim for t, lim in zip(mc_t, limits))
-            x_numpy = ratio(times["numpy"], mc_t)
-            x_torch = ratio(times["torch"], mc_t) if torch is not None else np.nan
+            frac = median_ratio([gflop / t for t in mc_t], limits)
+            x_numpy = median_ratio(times["numpy"], mc_t)
+            x_torch = median_ratio(times["torch"], mc_t) if torch is not None else np.nan
             rows.append({
                 "width": width, "depth": args.depth, "batch": args.batch, "dtype": dt_name,
                 "mcbench_GFLOP/s": gflop / mc_s, "numpy_GFLOP/s": gflop / np_s,
                 "torch_GFLOP/s": gflop / th_s, "gemm_limit_GFLOP/s": limit,
                 "frac_gemm": frac, "x_numpy": x_numpy, "x_torch": x_torch,
-                "block": block, "compile_s": compile_s,
+                "block": block, "compile_s": kernel.compile_seconds,
             })
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 250)

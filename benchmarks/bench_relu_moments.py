@@ -34,20 +34,12 @@ d^2 + d), i.e. half of what two dense GEMMs would need.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 # Time this checkout's mcbench, not whichever copy happens to be installed.
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-
-
-def _settle():
-    """Let numpy's OpenBLAS workers stop spinning before a Numba kernel is timed (see mcbench.limits)."""
-    time.sleep(0.5)
 
 
 def numpy_plain(mean, cov, n, dtype, seed=0):
@@ -74,14 +66,6 @@ def numpy_blocked(mean, cov, n, dtype, seed=0, block=8192):
     return mean_y, (cross - n * np.outer(mean_y, mean_y)) / (n - 1)
 
 
-def problem(d, seed=0):
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((d, d))
-    cov = a @ a.T / d + 0.1 * np.eye(d)
-    mean = 0.5 * rng.standard_normal(d)
-    return mean, cov
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", type=int, nargs="+", default=[16, 64, 256], help="dimensions d (default 16 64 256)")
@@ -97,45 +81,45 @@ def main(argv=None):
     import pandas as pd
 
     numba.set_num_threads(args.threads)
-    from mcbench._rng import default_chunk_size
     from mcbench.env import banner
-    from mcbench.limits import machine_limits, median_seconds, numpy_rng_normals_per_second
-    from mcbench.mc import relu_moments
+    from mcbench.kernels import _gaussian_problem, prepare
+    from mcbench.limits import let_blas_idle, machine_limits, median_seconds, numpy_rng_normals_per_second
+    from mcbench.profile import limit_fractions, problem_shape
 
     rows = []
     for d in args.dims:
-        mean, cov = problem(d)
+        mean, cov = _gaussian_problem(d)  # the problem prepare() builds, for the numpy baselines
         n = max(10_000, int(args.budget // d))
         for dt_name in args.dtypes:
             dtype = np.dtype(dt_name)
-            compile_s = relu_moments(mean, cov, 1000, dtype=dtype).compile_seconds
-            _settle()
-            fused_s = median_seconds(lambda: relu_moments(mean, cov, n, seed=1, dtype=dtype), args.repeat)
+            fused = prepare("relu_moments", d=d, n=n, dtype=dt_name)  # compiles and warms up, untimed
+            let_blas_idle()
+            fused_s = median_seconds(fused.call, args.repeat, warmup=False)
             blocked_s = median_seconds(lambda: numpy_blocked(mean, cov, n, dtype), args.repeat)
             plain_s = np.nan
             if not args.no_plain:
                 n_plain = min(n, 2_000_000)
                 plain_s = median_seconds(lambda: numpy_plain(mean, cov, n_plain, dtype), 1) * n / n_plain
-            _settle()
-            limits = machine_limits(default_chunk_size(n, d), d, dtype, args.threads)
-            rng_limit, gemm_limit = limits["rng_normals_per_s"], limits["gemm_gflop_per_s"]
-            fused_rate = n / fused_s
+            let_blas_idle()
+            limits = machine_limits(problem_shape(fused, args.threads)["gemm_rows"], d, dtype, args.threads)
+            rates = fused.rates(fused_s)
+            fractions = limit_fractions(rates, limits)
             rows.append({
                 "d": d,
                 "dtype": dt_name,
                 "n": n,
-                "fused_Msamples/s": fused_rate / 1e6,
+                "fused_Msamples/s": rates["samples_per_s"] / 1e6,
                 "blocked_Msamples/s": n / blocked_s / 1e6,
                 "numpy_Msamples/s": n / plain_s / 1e6,
                 "x_blocked": blocked_s / fused_s,
                 "x_numpy": plain_s / fused_s,
-                "fused_Mnormals/s": fused_rate * d / 1e6,
-                "rng_limit_Mnormals/s": rng_limit / 1e6,
-                "frac_rng": fused_rate * d / rng_limit,
-                "fused_GFLOP/s": fused_rate * (2 * d * d + d) / 1e9,
-                "gemm_limit_GFLOP/s": gemm_limit,
-                "frac_gemm": fused_rate * (2 * d * d + d) / 1e9 / gemm_limit,
-                "compile_s": compile_s,
+                "fused_Mnormals/s": rates["normals_per_s"] / 1e6,
+                "rng_limit_Mnormals/s": limits["rng_normals_per_s"] / 1e6,
+                "frac_rng": fractions["rng"],
+                "fused_GFLOP/s": rates["gflop_per_s"],
+                "gemm_limit_GFLOP/s": limits["gemm_gflop_per_s"],
+                "frac_gemm": fractions["gemm"],
+                "compile_s": fused.compile_seconds,
             })
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 250)

@@ -99,11 +99,12 @@ def _prepare_relu_moments(d=16, n=200_000, dtype="float64", seed=1):
 def _prepare_mlp(width=256, depth=10, batch=1024, networks=2, dtype="float64", activation="relu",
                  init="he_normal", seed=1):
     from .mc import mlp_propagation
+    from .mc.mlp import mlp_flops
     from .spec import MLPSpec
 
     spec = MLPSpec([width] * (depth + 1), activation, init)
     compile_s = mlp_propagation(MLPSpec([4, 4, 4], activation, init), 2, 8, dtype=dtype).attrs["compile_seconds"]
-    flops = 4.0 * networks * batch * width * width * depth
+    flops = mlp_flops(spec.widths, networks, batch)
     return (lambda: mlp_propagation(spec, networks, batch, seed=seed, dtype=dtype),
             {"samples": networks * batch, "flops": flops}, compile_s)
 

@@ -30,6 +30,8 @@ timed the same way.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from numba import njit, prange
 
@@ -45,6 +47,19 @@ GEMM_FLOPS_PER_CALL = 2e8
 #: Timings per limit (the fastest counts) and the least duration of each.
 REPEAT = 5
 MIN_SECONDS = 0.02
+
+
+#: How long OpenBLAS's idle workers keep spinning after a multi-threaded call (generous).
+BLAS_SPIN_SECONDS = 0.5
+
+
+def let_blas_idle():
+    """Wait until numpy's (or torch's) BLAS workers stop spinning, before timing a Numba kernel.
+
+    After a multi-threaded BLAS call its idle workers spin for a fraction of a
+    second; on 2 cores that halves a parallel Numba kernel timed meanwhile.
+    """
+    time.sleep(BLAS_SPIN_SECONDS)
 
 
 def median_seconds(fn, repeat: int = 3, min_seconds: float = 0.0, warmup: bool = True,

@@ -14,7 +14,6 @@ in the previous run (a *new* failure).
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from ._io import append_history, atomic_directory
-from .env import environment, git_commit
 from .kernels import NIGHTLY_PROBLEMS, prepare, problem_label
 
 HISTORY_NAME = "history.csv"

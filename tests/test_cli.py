@@ -7,12 +7,10 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from mcbench import cli, nightly as nightly_mod
-from mcbench.kernels import NIGHTLY_PROBLEMS
 
 
 def _run(*args, **kw):

@@ -1,6 +1,5 @@
 """The fused ReLU-moment kernel against a plain-numpy reference on the same samples."""
 
-import hashlib
 import json
 import os
 import subprocess
