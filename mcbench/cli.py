@@ -42,6 +42,16 @@ def _add_common(p):
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
+#: ``mcbench.validate.SUITES``, spelled out so that ``--help`` need not import the validation
+#: stack (1 s more); tests/test_cli.py checks that the two agree.
+SUITE_CHOICES = ("quick", "nightly", "full")
+
+
+def _add_run_options(p, default_suite: str, suite_help: str):
+    p.add_argument("--suite", choices=SUITE_CHOICES, default=default_suite, help=suite_help)
+    p.add_argument("--only", default=None, help="run only checks whose name contains this text")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcbench", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,11 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "the data: expected, shown beside the corrected formula); underpowered (fewer than\n"
                     "1000 informative samples: not tested).",
     )
-    v.add_argument("--suite", choices=["quick", "nightly", "full"], default="quick",
-                   help="quick (~1 min on 2 cores), nightly (~2 min) or full (no limit); default quick")
+    _add_run_options(v, "quick", "quick (~1 min on 2 cores), nightly (~2 min) or full (no limit); default quick")
     v.add_argument("--out", type=Path, default=None,
                    help="output folder, must not exist (default: results/validate-SUITE-UTCSTAMP)")
-    v.add_argument("--only", default=None, help="run only checks whose name contains this text")
     v.add_argument("--alpha", type=float, default=None,
                    help="family-wise error rate for Holm across the run (default 1e-3)")
     _add_common(v)
@@ -84,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default: the latest run on this machine)")
     n.add_argument("--factor", type=float, default=1.2, help="slowdown factor that flags a kernel (default 1.2)")
     n.add_argument("--repeat", type=_positive_int, default=5, help="timing repeats per kernel (default 5)")
-    n.add_argument("--suite", choices=["quick", "nightly", "full"], default="nightly",
-                   help="validation suite to run (default nightly)")
-    n.add_argument("--only", default=None, help="run only checks whose name contains this text")
+    _add_run_options(n, "nightly", "validation suite to run (default nightly)")
     n.add_argument("--kernels", default=None,
                    help="time only kernels whose name contains this text (default: all)")
     _add_common(n)
@@ -147,19 +153,11 @@ def cmd_validate(args) -> int:
 
 
 def per_check_summary(table):
-    """One line per check: rows and verdict counts, worst |z| among tested rows."""
-    import numpy as np
-    import pandas as pd
+    """One line per check: rows and verdict counts, worst |z| among its pass/fail rows."""
+    from .report import per_check_counts
 
-    rows = []
-    for check, grp in table.groupby("check", sort=False):
-        tested = grp[grp["verdict"].isin(["pass", "fail"])]
-        counts = grp["verdict"].value_counts()
-        rows.append({"check": check, "rows": len(grp), "pass": counts.get("pass", 0),
-                     "fail": counts.get("fail", 0), "erratum": counts.get("seed-erratum", 0),
-                     "underpowered": counts.get("underpowered", 0),
-                     "worst|z|": round(float(tested["z"].abs().max()), 2) if len(tested) else np.nan})
-    return pd.DataFrame(rows)
+    return per_check_counts(table).rename(columns={"seed-erratum": "erratum", "worst_abs_z": "worst|z|"}).round(
+        {"worst|z|": 2})
 
 
 def cmd_nightly(args) -> int:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ._io import append_history, atomic_directory
 from .kernels import NIGHTLY_PROBLEMS, prepare, problem_label
+from .report import per_check_counts
 
 HISTORY_NAME = "history.csv"
 DEFAULT_FACTOR = 1.2
@@ -51,15 +52,10 @@ def history_rows(run_id, env, result, timings: pd.DataFrame) -> pd.DataFrame:
     base = {"run": run_id, "date": env["finished"], "commit": env["commit"], "machine": env["machine"],
             "cpu": env["cpu"], "threads": env["numba_threads"]}
     rows = []
-    tested = result.table[result.table["verdict"].isin(["pass", "fail"])]
-    for check, grp in result.table.groupby("check", sort=False):
-        t = tested[tested["check"] == check]
-        rows.append({**base, "kind": "check", "name": check, "rows": len(grp),
-                     "fails": int((grp["verdict"] == "fail").sum()),
-                     "errata": int((grp["verdict"] == "seed-erratum").sum()),
-                     "underpowered": int((grp["verdict"] == "underpowered").sum()),
-                     "worst_abs_z": float(t["z"].abs().max()) if len(t) else np.nan,
-                     "seconds": result.timings.get(check, np.nan)})
+    for c in per_check_counts(result.table).to_dict("records"):
+        rows.append({**base, "kind": "check", "name": c["check"], "rows": c["rows"], "fails": c["fail"],
+                     "errata": c["seed-erratum"], "underpowered": c["underpowered"],
+                     "worst_abs_z": c["worst_abs_z"], "seconds": result.timings.get(c["check"], np.nan)})
     for _, k in timings.iterrows():
         rows.append({**base, "kind": "kernel", "name": k["kernel"], "median_s": k["median_s"],
                      "min_s": k["min_s"], "max_s": k["max_s"], "repeat": k["repeat"]})
@@ -144,6 +140,7 @@ def nightly(out: Path, suite="nightly", seed=0, threads=None, compare_to=None, f
             "run": rid, "compared_to": None if prev is None else str(prev["run"].iloc[0]),
             "factor": factor, "rule": __doc__.split("Regression rule")[1].strip(),
         }, indent=2, default=str))
+    # Re-read at append time, not the copy read at start: another run may have appended meanwhile.
     append_history(history_path, rows)
     flagged = table[table["flag"].isin(["SLOWER", "NEW FAILURE"])] if len(table) else table
     echo(f"nightly run {rid}: {result.n_fail} failing comparisons, {len(timings)} kernels timed -> {out / rid}")

@@ -38,7 +38,8 @@ from scipy import stats as _st
 from .stats import MIN_EFFECTIVE
 
 __all__ = [
-    "write_report", "summary_counts", "format_summary_line", "plots_available", "read_table",
+    "write_report", "summary_counts", "per_check_counts", "tested_mask", "format_summary_line",
+    "plots_available", "read_table",
     "FIGURE_FILES", "NO_MATPLOTLIB",
 ]
 
@@ -146,6 +147,25 @@ def holm_critical_z(alpha: float, m: int) -> float:
     return float(_st.norm.isf(alpha / (2 * m))) if m > 0 else math.nan
 
 
+def tested_mask(table: pd.DataFrame) -> pd.Series:
+    """Rows z-tested against the build's theory: verdict pass or fail, and not a seed claim."""
+    keep = table["verdict"].isin(TESTED)
+    if "seed_claim" in table:
+        keep &= ~table["seed_claim"].fillna(False).astype(bool)
+    return keep
+
+
+def per_check_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per check: ``check, rows``, one column per verdict, ``worst_abs_z`` (its pass/fail rows)."""
+    rows = []
+    for check, grp in table.groupby("check", sort=False):
+        verdicts = grp["verdict"].value_counts()
+        judged = grp[grp["verdict"].isin(TESTED)]  # a seed-claim check's own rows count for its line
+        rows.append({"check": check, "rows": len(grp), **{v: int(verdicts.get(v, 0)) for v in VERDICTS},
+                     "worst_abs_z": float(judged["z"].abs().max()) if len(judged) else np.nan})
+    return pd.DataFrame(rows, columns=["check", "rows", *VERDICTS, "worst_abs_z"])
+
+
 def summary_counts(table: pd.DataFrame, alpha: float | None = None) -> dict:
     """Counts per verdict, number of checks and the worst tested row of a comparison table.
 
@@ -174,7 +194,7 @@ def summary_counts(table: pd.DataFrame, alpha: float | None = None) -> dict:
     fails = table[verdict == "fail"] if len(table) else table
     counts["failing_checks"] = {str(k): int(n) for k, n in fails.groupby("check", sort=False).size().items()} \
         if len(fails) else {}
-    tested = table[verdict.isin(TESTED)] if len(table) else table
+    tested = table[tested_mask(table)] if len(table) else table
     absz = _abs_z(tested) if len(tested) else np.array([])
     if absz.size and not np.all(np.isnan(absz)):
         row = tested.iloc[int(np.nanargmax(absz))]
@@ -429,10 +449,7 @@ def _tested_z(table) -> np.ndarray:
     """Finite z of rows tested against the build's theory (not underpowered, not seed claims)."""
     if _is_empty(table):
         return np.array([])
-    keep = table["verdict"].isin(TESTED)
-    if "seed_claim" in table:
-        keep &= ~table["seed_claim"].astype(bool)
-    z = pd.to_numeric(table.loc[keep, "z"], errors="coerce").to_numpy(dtype=float)
+    z = pd.to_numeric(table.loc[tested_mask(table), "z"], errors="coerce").to_numpy(dtype=float)
     return z[np.isfinite(z)]
 
 

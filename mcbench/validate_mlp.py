@@ -25,17 +25,14 @@ import numpy as np
 import pandas as pd
 
 from . import stats as _stats
+from .mc import mlp_propagation as mc_mlp
 from .spec import MLPSpec, linear
+from .theory.mlp import mlp_propagation as theory_mlp
+from .validate import Check, CheckOutput
 
 INITS = ("lecun_normal", "xavier_normal", "he_normal")
 FORWARD = ("z_mean", "q", "phi2")
 BACKWARD = ("qtilde", "dphi2", "wgrad_ms")
-
-
-def _check():
-    from .validate import Check, CheckOutput
-
-    return Check, CheckOutput
 
 
 def mlp_comparison(check, spec, cfg, seed, quantities, *, pair_correlation=None, n_networks=None,
@@ -45,12 +42,10 @@ def mlp_comparison(check, spec, cfg, seed, quantities, *, pair_correlation=None,
     ``theory_columns`` maps a quantity to the theory column it is compared
     with (default: the same name).
     """
-    from .mc import mlp_propagation as mc_mlp
-    from .theory.mlp import mlp_propagation as theory_mlp
 
     k = n_networks or cfg.mlp_networks
     mc = mc_mlp(spec, k, n_inputs or cfg.mlp_inputs, seed=seed, pair_correlation=pair_correlation)
-    th = theory_mlp(spec, pair_correlation=pair_correlation)
+    th = theory_mlp(spec, pair_correlation=pair_correlation, depth_scales=False)  # attrs unused here
     theory_columns = theory_columns or {}
     rows, profiles = [], []
     for qty in quantities:
@@ -68,7 +63,6 @@ def mlp_comparison(check, spec, cfg, seed, quantities, *, pair_correlation=None,
 
 def _run_specs(check_name, specs, quantities, **kwargs):
     def run(cfg, seed):
-        _, CheckOutput = _check()
         out = CheckOutput()
         children = seed.spawn(len(specs))
         for (suffix, spec_fn), child in zip(specs, children):
@@ -114,12 +108,11 @@ def _equal(cfg, depth=None):
 
 def _taylor_depths(cfg):
     """Depth at which tanh, sigmoid, 4 sigmoid - 2 drift >10% from the linear prediction."""
-    from .theory.mlp import mlp_propagation as theory_mlp
 
     rows = []
     for act in ("tanh", "sigmoid", "scaled_sigmoid"):
         spec = MLPSpec([cfg.mlp_width] * 201, act, "lecun_normal", input_var=0.01)
-        th = theory_mlp(spec)
+        th = theory_mlp(spec, depth_scales=False)
         slope2 = float(spec.activation.derivative(np.zeros(1))[0] ** 2)
         # Linear prediction: z ~ phi'(0) z (+ phi(0)): q_l = slope^2 q_{l-1}, plus phi(0)^2 per layer.
         offset2 = float(spec.activation(np.zeros(1))[0] ** 2)
@@ -137,7 +130,6 @@ def _taylor_depths(cfg):
 
 
 def _taylor_run(cfg, seed):
-    _, CheckOutput = _check()
     out = CheckOutput()
     children = seed.spawn(3)
     for act, child in zip(("tanh", "sigmoid", "scaled_sigmoid"), children):
@@ -150,9 +142,8 @@ def _taylor_run(cfg, seed):
 
 
 def _tanh_bend(cfg):
-    from .theory.mlp import mlp_propagation as theory_mlp
 
-    th = theory_mlp(MLPSpec([cfg.mlp_width] * 101, "tanh", "xavier_normal"))
+    th = theory_mlp(MLPSpec([cfg.mlp_width] * 101, "tanh", "xavier_normal"), depth_scales=False)
     rows = []
     for depth in (10, 50, 100):
         r = th.iloc[depth - 1]
@@ -162,7 +153,6 @@ def _tanh_bend(cfg):
 
 
 def _tanh_run(cfg, seed):
-    _, CheckOutput = _check()
     out = CheckOutput()
     spec = MLPSpec(_equal(cfg), "tanh", "xavier_normal")
     rows, _, _, _ = mlp_comparison("mlp/xavier-tanh", spec, cfg, seed, ("q", "qtilde"))
@@ -174,7 +164,6 @@ def _tanh_run(cfg, seed):
 
 def _meanfield_run(activation):
     def run(cfg, seed):
-        _, CheckOutput = _check()
         out = CheckOutput()
         children = seed.spawn(len(INITS) + 3)
         for init, child in zip(INITS, children):
@@ -186,12 +175,16 @@ def _meanfield_run(activation):
             out.profiles += profiles
         # Finite-width gap of the mean-field q at the last layer, against 1/n (informative).
         gaps = []
+        depth = min(cfg.mlp_depth, 6)
+        # Xavier on equal widths has sigma_w^2 n = 1: one mean-field q for every width.
+        q_meanfield = theory_mlp(MLPSpec([16] * (depth + 1), activation, "xavier_normal"),
+                                 depth_scales=False)["q"].iloc[-1]
         for width, child in zip((16, 32, 64), children[len(INITS):]):
-            spec = MLPSpec([width] * (min(cfg.mlp_depth, 6) + 1), activation, "xavier_normal")
-            _, _, mc, th = mlp_comparison("gap", spec, cfg, child, ("q",), n_networks=4 * cfg.mlp_networks)
-            gaps.append({"activation": activation, "width": width, "1/width": 1 / width,
-                         "q_mc": mc["q"].iloc[-1], "q_se": mc["q_se"].iloc[-1], "q_meanfield": th["q"].iloc[-1],
-                         "gap/se": (mc["q"].iloc[-1] - th["q"].iloc[-1]) / mc["q_se"].iloc[-1]})
+            spec = MLPSpec([width] * (depth + 1), activation, "xavier_normal")
+            mc = mc_mlp(spec, 4 * cfg.mlp_networks, cfg.mlp_inputs, seed=child)
+            q_mc, q_se = mc["q"].iloc[-1], mc["q_se"].iloc[-1]
+            gaps.append({"activation": activation, "width": width, "1/width": 1 / width, "q_mc": q_mc,
+                         "q_se": q_se, "q_meanfield": q_meanfield, "gap/se": (q_mc - q_meanfield) / q_se})
         out.info.append((f"Finite-width gap of q (last layer, Xavier) for {activation}: Monte Carlo minus "
                          "mean-field against 1/width (not tested)", pd.DataFrame(gaps)))
         return out
@@ -201,22 +194,16 @@ def _meanfield_run(activation):
 
 def _fluctuation_run(cfg, seed):
     """Exact finite-width law: E[R] and E[R^2] of ||h^l||^2/||h^0||^2 for He-normal ReLU nets."""
-    from .theory.mlp import mlp_propagation as theory_mlp
-    from .mc import mlp_propagation as mc_mlp
-
-    _, CheckOutput = _check()
     out = CheckOutput()
     depth = min(cfg.mlp_depth, 8)
     children = seed.spawn(3)
     for width, child in zip((16, 32, 64), children):
         spec = MLPSpec([width] * (depth + 1), "relu", "he_normal")
-        k = 8 * cfg.mlp_networks
-        mc = mc_mlp(spec, k, cfg.mlp_inputs, seed=child)
-        th = theory_mlp(spec)
-        check = f"mlp/finite-width-law/width{width}"
-        for qty in ("norm_ratio_mean", "norm_ratio_m2"):
-            out.rows.append(_stats.comparison_rows(check, qty, mc["layer"], th[qty + "_exact"], mc[qty],
-                                                   mc[qty + "_se"], dof=k - 1))
+        quantities = ("norm_ratio_mean", "norm_ratio_m2")
+        rows, _, mc, th = mlp_comparison(f"mlp/finite-width-law/width{width}", spec, cfg, child, quantities,
+                                         n_networks=8 * cfg.mlp_networks,
+                                         theory_columns={q: q + "_exact" for q in quantities})
+        out.rows += rows
         out.finite_width.append(pd.DataFrame({
             "width": width, "depth": mc["layer"], "quantity": "norm_ratio_m2", "estimate": mc["norm_ratio_m2"],
             "stderr": mc["norm_ratio_m2_se"], "theory_exact": th["norm_ratio_m2_exact"],
@@ -230,10 +217,9 @@ def _he_fan_out(cfg):
     return MLPSpec(widths, "relu", weight_var=[2.0 / w for w in widths[1:]])
 
 
-def checks(suite: str = "quick"):
+def checks():
     from .spec import activation_names
 
-    Check, _ = _check()
     out = [
         Check("mlp/linear-variance", _run_specs("mlp/linear", LINEAR_NETS, ("q", "qtilde")), cost=2,
               description="linear nets: 1/n_in keeps forward, 1/n_out keeps backward, Xavier's ratios"),

@@ -25,6 +25,15 @@ def test_help_explains_itself(args):
     assert "usage: mcbench" in out.stdout and len(out.stdout) > 300
 
 
+def test_cli_defaults_agree_with_the_library():
+    """The CLI spells out suites and defaults (a fast --help); they must match the library's."""
+    from mcbench.validate import SUITES
+
+    assert cli.SUITE_CHOICES == SUITES
+    parser = cli.build_parser()
+    assert parser.parse_args(["nightly"]).factor == nightly_mod.DEFAULT_FACTOR
+
+
 def test_no_command_prints_help_and_exits_2():
     out = _run()
     assert out.returncode == 2 and "validate" in out.stdout
