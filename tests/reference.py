@@ -15,6 +15,14 @@ def relu_moments_from_samples(x):
     return y.mean(axis=0), np.atleast_2d(np.cov(y, rowvar=False))
 
 
+def rel_diff(a, b):
+    """Largest |a - b| / |b|; NaN (a formula undefined there) counts as a disagreement (inf)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.abs(a - b) / np.abs(b)
+    return float(np.max(np.where(np.isnan(d), np.inf, d)))
+
+
 def gaussian_cov_se(cov, n):
     """Standard errors (d, d) of sample covariances of n Gaussian draws: Var(S_ij) = (S_ii S_jj + S_ij^2) / n."""
     var = np.diag(cov)

@@ -57,7 +57,9 @@ def test_same_seed_same_numbers_for_any_thread_count_and_dtype_float32_close():
     b = mlp_propagation(spec, 5, 64, seed=11, threads=2)
     assert a.equals(b)
     c = mlp_propagation(spec, 5, 64, seed=11, dtype=np.float32)
-    assert np.all(np.abs(c["q"] - a["q"]) < 1e-3 * a["q"])
+    # Same draws, float32 arithmetic: round-off only (measured 1.5e-8 relative; float32 eps 6e-8),
+    # far below the Monte Carlo error (q_se / q >= 0.04 here).
+    assert np.all(np.abs(c["q"] - a["q"]) < 1e-5 * a["q"])
 
 
 @pytest.mark.parametrize("kwargs, match", [

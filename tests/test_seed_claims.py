@@ -8,16 +8,11 @@ import pytest
 import _quadrature as quadref
 from mcbench.theory import relu_cov_zero_mean, relu_moments
 from mcbench.theory.seed_claims import CLAIMS_BY_NAME, SEED_CLAIMS, SeedClaim
+from reference import rel_diff
 
 KINDS = {"univariate", "univariate_zero_mean", "bivariate_zero_mean", "bivariate", "multivariate"}
 ERRATA = [c for c in SEED_CLAIMS if c.is_erratum and c.seed_fn is not None]
 CORRECT = [c for c in SEED_CLAIMS if not c.is_erratum]
-
-
-def rel_diff(a, b):
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    return float(np.max(np.abs(a - b) / np.abs(b)))
 
 
 def test_registry_is_well_formed():

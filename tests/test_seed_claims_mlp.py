@@ -15,16 +15,9 @@ import pytest
 from mcbench.spec import MLPSpec
 from mcbench.theory import seed_claims
 from mcbench.theory.seed_claims import ALL_SEED_CLAIMS, MLP_CLAIMS_BY_NAME, MLP_SEED_CLAIMS, SEED_CLAIMS, SeedClaim
+from reference import rel_diff
 
 KINDS = {"scalar", "fans", "gaussian", "moments", "widths", "mlp"}
-
-
-def rel_diff(a, b):
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = np.abs(a - b) / np.abs(b)
-    # NaN where the seed's formula is undefined (e.g. a layer L + 1) counts as a disagreement.
-    return float(np.max(np.where(np.isnan(d), np.inf, d)))
 
 
 def test_registry_is_well_formed():

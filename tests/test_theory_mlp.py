@@ -38,7 +38,7 @@ def test_linear_net_identities():
     df = mlp_propagation(spec, pair_correlation=0.4)
     np.testing.assert_allclose(df["q"], 1.7, rtol=1e-15)
     np.testing.assert_allclose(df["phi2"], 1.7, rtol=1e-15)
-    np.testing.assert_allclose(df["dphi2"], 1.0)
+    np.testing.assert_allclose(df["dphi2"], 1.0, rtol=1e-15)
     n = np.array(WIDTHS, dtype=float)
     np.testing.assert_allclose(df["chi1"][:-1], n[2:] / n[1:-1], rtol=1e-15)
     np.testing.assert_allclose(df["c"], 0.4, rtol=1e-15)  # linear maps keep correlations
@@ -66,8 +66,8 @@ def test_relu_xavier_halves_q_per_layer():
     attrs = mlp_propagation(spec).attrs
     # The q-map q -> q/2 decays to q* = 0 at rate 1/2 (the q -> 0+ limit, not relu'(0)^2 = 0).
     assert attrs["q_star"] == 0.0
-    assert attrs["q_slope_star"] == pytest.approx(0.5) and attrs["chi1_star"] == pytest.approx(0.5)
-    assert attrs["xi_q"] == pytest.approx(1 / math.log(2))
+    assert attrs["q_slope_star"] == pytest.approx(0.5, rel=1e-12) and attrs["chi1_star"] == pytest.approx(0.5, rel=1e-12)
+    assert attrs["xi_q"] == pytest.approx(1 / math.log(2), rel=1e-12)
 
 
 def test_relu_c_map_is_the_arccos_kernel():
@@ -95,8 +95,8 @@ def test_recursions_are_consistent():
     spec = MLPSpec((5, 8, 8, 6), "tanh", weight_var=(0.4, 0.2, 0.3), bias=("constant", 0.25), input_var=2.0)
     df = mlp_propagation(spec, pair_correlation=0.5)
     s, n = spec.layer_weight_vars(), np.array(spec.widths, float)
-    np.testing.assert_allclose(df["z_mean"], 0.25)
-    assert df["q"][0] == pytest.approx(0.4 * 5 * 2.0)
+    np.testing.assert_allclose(df["z_mean"], 0.25, rtol=1e-15)
+    assert df["q"][0] == pytest.approx(0.4 * 5 * 2.0, rel=1e-15)
     for i in range(1, 3):
         assert df["q"][i] == pytest.approx(s[i] * n[i] * expect("tanh", 0.25, df["q"][i - 1], "phi2"), rel=1e-14)
         qab_prev = df["c"][i - 1] * df["q"][i - 1]
@@ -113,7 +113,7 @@ def test_recursions_are_consistent():
 def test_uniform_weights_same_mean_field_no_exact_law():
     a = mlp_propagation(MLPSpec((8,) * 4, "relu", init="he_uniform"))
     b = mlp_propagation(MLPSpec((8,) * 4, "relu", init="he_normal"))
-    np.testing.assert_allclose(a["q"], b["q"])
+    np.testing.assert_allclose(a["q"], b["q"], rtol=1e-15)
     assert np.isnan(a["norm_ratio_m2_exact"]).all() and not np.isnan(b["norm_ratio_m2_exact"]).any()
 
 

@@ -369,10 +369,8 @@ def summarize(stats, spec: MLPSpec, n_inputs: int, pairs: bool) -> pd.DataFrame:
         "weight_var": spec.layer_weight_vars(),
     }
 
-    def put(name, per_net, linearised=None):
-        mean, se = _mean_se(per_net if linearised is None else linearised)
-        cols[name] = per_net.mean(axis=0) if linearised is not None else mean
-        cols[name + "_se"] = se
+    def put(name, per_net):
+        cols[name], cols[name + "_se"] = _mean_se(per_net)
 
     m_k = st[:, :, S_Z] / elems
     e2_k = st[:, :, S_Z2] / elems

@@ -80,7 +80,7 @@ import math
 import numpy as np
 
 from ..spec import Activation, get_activation
-from ._bvn import bvn_cdf_scalar, norm_cdf_scalar
+from ._bvn import _INV_SQRT_2PI, GL20_W, GL20_X, bvn_cdf_scalar, norm_cdf_scalar
 from .relu import relu_mean_1d, relu_moments, relu_second_moment_1d
 
 #: 1-d functionals of z ~ N(m, v) that :func:`expect` knows.
@@ -88,7 +88,7 @@ FUNCTIONALS = ("phi", "phi2", "dphi", "dphi2", "z_phi_dphi")
 #: Functions f whose cross moment E[f(u) f(v)] :func:`expect_pair` knows.
 PAIR_FUNCTIONALS = ("phi", "dphi")
 
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(20)
+_GL_X, _GL_W = GL20_X, GL20_W  # the 20-point Gauss-Legendre rule of the BVN CDF
 #: Initial panel edges in standardised units; wide tail panels are cheap
 #: because the adaptive rule only refines them if they matter.
 _EDGES = np.array([-40.0, -12.0, -8.0, -5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0, 8.0, 12.0, 40.0])
@@ -103,7 +103,6 @@ _MAX_LEVELS = 60
 _PANEL_NOISE = 1e-12
 #: Active panels per integral beyond which the current estimate is accepted.
 _MAX_PANELS = 4096
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: |q12| may exceed sqrt(q1 q2) by this relative amount (round-off) before it is an error.
 _CORR_SLACK = 1e-12
 #: Correlations within this of +-1 are taken as +-1 (a few ulps of round-off).
