@@ -15,6 +15,19 @@ def relu_moments_from_samples(x):
     return y.mean(axis=0), np.atleast_2d(np.cov(y, rowvar=False))
 
 
+def assert_within_holm(estimate, theory, stderr, dof=np.inf, alpha=1e-3, label=""):
+    """Assert Monte Carlo estimates match theory: Holm-corrected two-sided p > alpha over the family.
+
+    The tests' one rule for "agrees within its standard error" (the same z, p
+    and Holm as the validation reports, :mod:`mcbench.stats`), so a bound is
+    never a hand-picked multiple of the SE.
+    """
+    from mcbench.stats import holm, z_and_p
+
+    z, p = z_and_p(np.ravel(estimate), np.ravel(theory), np.ravel(stderr), dof=dof)
+    assert np.min(holm(p)) > alpha, f"{label} z = {np.round(z, 2)} (Holm alpha {alpha:g})"
+
+
 def rel_diff(a, b):
     """Largest |a - b| / |b|; NaN (a formula undefined there) counts as a disagreement (inf)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)

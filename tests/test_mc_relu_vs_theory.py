@@ -67,3 +67,12 @@ def test_a_wrong_closed_form_is_caught(large_run):
     ii, jj = np.tril_indices(4)
     _, p_cov = z_and_p(res.cov[ii, jj], 1.01 * exact_cov[ii, jj], res.cov_se[ii, jj], dof=res.cov_se_dof)
     assert np.min(holm(p_cov)) < 1e-3
+
+
+def test_the_tests_holm_helper_can_fail():
+    """tests/reference.assert_within_holm, used by other tests, rejects a real gap and keeps a small one."""
+    from reference import assert_within_holm
+
+    assert_within_holm([0.1, -0.2], [0.0, 0.0], [0.1, 0.1])  # z = 1, -2 over a family of 2
+    with pytest.raises(AssertionError, match="Holm"):
+        assert_within_holm([0.5, 0.0], [0.0, 0.0], [0.1, 0.1])  # z = 5

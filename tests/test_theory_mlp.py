@@ -20,6 +20,7 @@ from mcbench.theory.mlp import (
     mlp_propagation,
     xavier_variances,
 )
+from reference import assert_within_holm
 
 WIDTHS = (7, 12, 5, 9, 16)
 
@@ -177,9 +178,9 @@ def test_exact_backward_quantities_against_monte_carlo():
     spec = MLPSpec((3, 3, 2, 3, 4), "relu", init="he_normal")
     _, dphi2, d2, wg = _mc_network(spec, 200_000, np.random.default_rng(77))
     df = mlp_propagation(spec, depth_scales=False)
-    # 12 comparisons at 5 SE (false alarm ~7e-6).
-    for mc, col in ((dphi2, "dphi2_exact"), (d2, "qtilde_exact"), (wg, "wgrad_ms_exact")):
-        assert np.all(np.abs(mc.mean(0) - df[col]) <= 5 * _se(mc)), (col, mc.mean(0), df[col].to_numpy(), _se(mc))
+    pairs = ((dphi2, "dphi2_exact"), (d2, "qtilde_exact"), (wg, "wgrad_ms_exact"))
+    assert_within_holm([mc.mean(0) for mc, _ in pairs], [df[col] for _, col in pairs], [_se(mc) for mc, _ in pairs],
+                       label="dphi2, qtilde, wgrad_ms (exact)")
     # ... and the mean-field qtilde is rejected where a_l < 1 (l = 2, 3: a = 7/8, 21/32).
     z = (d2.mean(0) - df["qtilde"]) / _se(d2)
     assert np.all(z[1:3] < -10), z
@@ -194,14 +195,11 @@ def test_exact_backward_quantities_against_monte_carlo():
 def test_exact_norm_law_against_monte_carlo(spec):
     r = _mc_norm_ratios(spec, 60_000, np.random.default_rng(20240601))
     mean, m2 = exact_norm_ratio_moments(spec)
-    se = lambda a: a.std(axis=0, ddof=1) / math.sqrt(a.shape[0])  # noqa: E731
-    # 6 comparisons at 5 SE: a false alarm has probability ~3.5e-6 (normal approx.).
-    assert np.all(np.abs(r.mean(0) - mean) <= 5 * se(r)), (r.mean(0), mean, se(r))
-    assert np.all(np.abs((r**2).mean(0) - m2) <= 5 * se(r**2)), ((r**2).mean(0), m2, se(r**2))
+    assert_within_holm([r.mean(0), (r**2).mean(0)], [mean, m2], [_se(r), _se(r**2)], label="E[R], E[R^2]")
     df = mlp_propagation(spec)
     np.testing.assert_allclose(df["norm_ratio_mean"], mean, rtol=1e-13)  # mean-field gets the mean
     # ... but not the fluctuations: the MC rejects m2 = mean^2 decisively at these widths.
-    assert np.all((r**2).mean(0) - df["norm_ratio_m2"] > 10 * se(r**2))
+    assert np.all((r**2).mean(0) - df["norm_ratio_m2"] > 10 * _se(r**2))
 
 
 def test_exact_law_he_moments():
