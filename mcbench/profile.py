@@ -33,12 +33,13 @@ phases
       page faults included, remain in "unaccounted").
     * ``mlp_propagation`` (one network per slot, inputs in the kernel's
       blocks): RNG (weights, inputs and the backward seed v), forward GEMM,
-      pointwise (``_forward_pointwise`` + ``_backward_pointwise``), backward
-      GEMM, statistics (``_delta_statistics``).
+      pointwise + statistics (``_forward_pointwise`` + ``_backward_pointwise``,
+      each applying phi or phi' and gathering its layer's statistics in one
+      pass), backward GEMM.
 
     Inputs are realistic (normals, Gaussian samples, ReLU outputs, real
     activations), prepared once by the same functions. In-place phases
-    (TRMM, ReLU + centre, pointwise) work on a fresh copy of their input
+    (TRMM, ReLU + centre, pointwise + statistics) work on a fresh copy of their input
     each time, as repeated in-place application would drift into overflow or
     denormals; the copy's own time, measured by a copy-only pass, is
     subtracted. Phases run with BLAS pinned to one thread, inputs included:
@@ -90,10 +91,10 @@ from .mc.mlp import (
     DEFAULT_MEMORY_BUDGET,
     N_STATS,
     _backward_pointwise,
-    _delta_statistics,
     _forward_pointwise,
     _kind_code,
     _KIND_GENERIC,
+    _KIND_LINEAR,
     block_size,
 )
 from .mc.relu import _relu_center_chunk, relu_moments
@@ -151,7 +152,7 @@ def _chunk_phases(phase, key, trmm, syrk, lower_t, src, x, m2, col_mean, n_pos, 
                          col_mean[s], n_pos[s])
 
 
-_M_COPY, _M_RNG, _M_FWD, _M_POINT, _M_BWD, _M_STATS, _M_PREPARE = range(7)
+_M_COPY, _M_RNG, _M_FWD, _M_POINT, _M_BWD, _M_PREPARE = range(6)
 
 
 @njit(cache=True)
@@ -192,7 +193,7 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all
         for l in range(depth - 1, 0, -1):
             np.dot(dp[l + 1], w[l], gp[l])
             dp[l][:] = gp[l]
-            _backward_pointwise(dp[l], h[l], dphi_all[l] if generic else dp[l], kind, a)
+            _backward_pointwise(dp[l], h[l], dphi_all[l] if generic else dp[l], kind, a, hn2[l - 1], st[l])
         return
     for start in range(0, n_inputs, block):
         rows = min(block, n_inputs - start)
@@ -205,19 +206,21 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all
         elif phase == _M_BWD:
             for l in range(depth - 1, 0, -1):
                 np.dot(dp[l + 1, :rows], w[l], ds[:rows])
-        elif phase == _M_STATS:
-            for l in range(depth - 1, -1, -1):
-                _delta_statistics(dp[l + 1, :rows], hn2[l, :rows], st[l + 1])
-        else:  # copy baseline, or copy + pointwise
+        else:  # copy baseline, or copy + pointwise and statistics
             for l in range(depth):
                 zs[:rows] = zp[l + 1, :rows]
                 if phase == _M_POINT:
                     _forward_pointwise(zs[:rows], bias, phi, dphi, a, b, kind, ps[:rows] if generic else zs[:rows],
                                        xnorm2[:rows], hn2s[:rows], st[l + 1])
-            for l in range(depth - 1, 0, -1):
-                ds[:rows] = gp[l, :rows]
-                if phase == _M_POINT:
-                    _backward_pointwise(ds[:rows], h[l, :rows], dphi_all[l, :rows] if generic else ds[:rows], kind, a)
+            for l in range(depth, 0, -1):
+                ds[:rows] = dp[depth, :rows] if l == depth else gp[l, :rows]
+                if phase != _M_POINT:
+                    continue
+                if l == depth:  # delta^L = v: statistics only, as in the kernel
+                    _backward_pointwise(ds[:rows], ds[:rows], ds[:rows], _KIND_LINEAR, 1.0, hn2[l - 1, :rows], st[l])
+                else:
+                    _backward_pointwise(ds[:rows], h[l, :rows], dphi_all[l, :rows] if generic else ds[:rows], kind, a,
+                                        hn2[l - 1, :rows], st[l])
 
 
 @njit(parallel=True, cache=True)
@@ -263,7 +266,7 @@ def problem_shape(kernel, threads: int) -> dict:
         width, networks = p["width"], p["networks"]
         spec = MLPSpec([width] * (p["depth"] + 1), p["activation"], p["init"])
         slots = min(threads, networks)
-        block = block_size(spec, p["batch"], dtype.itemsize, slots, DEFAULT_MEMORY_BUDGET, False)
+        block = block_size(spec, p["batch"], dtype.itemsize, DEFAULT_MEMORY_BUDGET, False)
         return {"width": width, "depth": p["depth"], "batch": p["batch"], "networks": networks, "block": block,
                 "slots": slots, "dtype": dtype.name, "gemm_rows": block, "gemm_d": width}
     if kernel.name not in ("relu_moments", "sample_mvn"):
@@ -375,14 +378,13 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
     with numba_threads(threads), single_threaded_blas():  # as in _gaussian_phases
         run(_M_PREPARE)
         copy_s = timed(_M_COPY)
-        raw = {"forward GEMM": timed(_M_FWD), "pointwise": timed(_M_POINT), "backward GEMM": timed(_M_BWD),
-               "stats": timed(_M_STATS),
+        raw = {"forward GEMM": timed(_M_FWD), "pointwise+stats": timed(_M_POINT), "backward GEMM": timed(_M_BWD),
                "RNG": timed(_M_RNG)}  # last: it overwrites the prepared weights and inputs with fresh draws
-    seconds = _phase_table(raw, copy_s, ("pointwise",))
+    seconds = _phase_table(raw, copy_s, ("pointwise+stats",))
     gemm = 2.0 * networks * batch * width * width
     work = {"RNG": (networks * (depth * width * width + 2 * batch * width), "normals"),
             "forward GEMM": (gemm * depth, "flops"), "backward GEMM": (gemm * (depth - 1), "flops")}
-    order = ["RNG", "forward GEMM", "pointwise", "backward GEMM", "stats"]
+    order = ["RNG", "forward GEMM", "pointwise+stats", "backward GEMM"]
     return {k: seconds[k] for k in order}, work, shape | {"copy_baseline_seconds": copy_s}
 
 

@@ -56,6 +56,12 @@ def test_same_seed_same_numbers_for_any_thread_count_and_dtype_float32_close():
     a = mlp_propagation(spec, 5, 64, seed=11, threads=1)
     b = mlp_propagation(spec, 5, 64, seed=11, threads=2)
     assert a.equals(b)
+    # Several input blocks under a binding memory budget: the block (which fixes the draws and the
+    # order of the sums) must not depend on the thread count.
+    one = mlp_propagation(spec, 5, 64, seed=11, threads=1, memory_budget=16000)
+    two = mlp_propagation(spec, 5, 64, seed=11, threads=2, memory_budget=16000)
+    assert 2 <= one.attrs["block"] < 64
+    assert one.attrs["block"] == two.attrs["block"] and one.equals(two)
     c = mlp_propagation(spec, 5, 64, seed=11, dtype=np.float32)
     # Same draws, float32 arithmetic: round-off only (measured 1.5e-8 relative; float32 eps 6e-8),
     # far below the Monte Carlo error (q_se / q >= 0.04 here).

@@ -90,7 +90,7 @@ def test_relu_moments(relu_report):
 
 def test_mlp_propagation_scaling(mlp_report):
     rep = mlp_report
-    _check_common(rep, "mlp_propagation", ["RNG", "forward GEMM", "pointwise", "backward GEMM", "stats"])
+    _check_common(rep, "mlp_propagation", ["RNG", "forward GEMM", "pointwise+stats", "backward GEMM"])
     assert rep["threads"] == TWO and len(rep["scaling"]) == TWO
     assert rep["params"]["networks"] >= TWO  # one network per thread
     assert set(rep["fraction_of_limit"]) == {"gemm"}

@@ -20,9 +20,10 @@ Performance
 The work is GEMM-bound: one BLAS GEMM per layer forward (``z = h W^T``) and
 one backward (``g = delta W``), with every elementwise statistic fused into a
 single pass over each GEMM's output. Networks run in parallel (``prange``),
-BLAS single-threaded inside; inputs are processed in blocks so that the stored
-activations stay within ``memory_budget`` bytes. ReLU and linear activations
-store no derivative array (ReLU uses the sign of h as its mask).
+BLAS single-threaded inside; inputs are processed in blocks of at most 512
+so that each network's stored activations stay within ``memory_budget``
+bytes. ReLU and linear activations store no derivative array (ReLU uses the
+sign of h as its mask).
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ from ..spec import MLPSpec
 
 _KIND_GENERIC, _KIND_RELU, _KIND_LINEAR = 0, 1, 2
 
-#: Stored-activation budget across threads. Small on purpose: blocks of inputs
-#: that fit in cache reuse the same buffers, and measured at width 256, depth 20
-#: (2 threads) 32 MiB ran 25% faster than 512 MiB, whose one big block
-#: streamed every layer's activations through fresh, page-faulting memory.
-DEFAULT_MEMORY_BUDGET = 32 * 2**20
+#: Inputs per block, at most. Single-threaded GEMMs of (rows x n) @ (n x n)
+#: reach their plateau by about 512 rows (measured at n = 256 and 1024, float32
+#: and float64); larger blocks only push each layer's activations out of cache
+#: before the pointwise pass reads them (width 256: 2800 rows ran 10-15% slower).
+BLOCK_ROWS = 512
+#: Stored-activation bytes per network in flight (each thread holds one
+#: network at a time). Width 1024, depth 20, float64 needs 97 MB for a full
+#: 512-row block; wider or deeper networks get smaller blocks.
+DEFAULT_MEMORY_BUDGET = 128 * 2**20
 
 
 # Reductions below may be reassociated (and multiply-adds fused) so that LLVM
@@ -153,36 +158,37 @@ def _pair_statistics(z_pre, bias, st):
     st[S_AB] += s_ab
 
 
-@njit(cache=True)
-def _backward_pointwise(delta, h, dphi_arr, kind, a):
-    """In place delta <- delta * phi'(z) (ReLU: the mask h > 0; linear: a)."""
+@njit(cache=True, fastmath=_REDUCE)
+def _backward_pointwise(delta, h, dphi_arr, kind, a, hn2_prev, st):
+    """In place delta <- delta * phi'(z^l), and layer l's backward statistics in the same pass.
+
+    phi'(z^l) is the mask h > 0 for ReLU, the constant a for linear and
+    dphi_arr otherwise. Accumulates sum delta^2 (for E[(delta^l)^2]) and the
+    per-sample weight-gradient numerator sum_s ||delta_s||^2 ||h^{l-1}_s||^2
+    (hn2_prev holds ||h^{l-1}_s||^2). delta^L = v needs no derivative: call
+    with the linear kind and a = 1 (exact).
+    """
     rows, n = delta.shape
     zero = delta.dtype.type(0)  # same-typed select: vectorises; a branch on the sign mispredicts half the time
-    if kind == _KIND_RELU:
-        for s in range(rows):
-            for i in range(n):
-                delta[s, i] = delta[s, i] if h[s, i] > zero else zero
-    elif kind == _KIND_LINEAR:
-        for s in range(rows):
-            for i in range(n):
-                delta[s, i] *= a
-    else:
-        for s in range(rows):
-            for i in range(n):
-                delta[s, i] *= dphi_arr[s, i]
-
-
-@njit(cache=True, fastmath=_REDUCE)
-def _delta_statistics(delta, hn2_prev, st):
-    """E[delta^2] and the per-sample weight-gradient mean square numerator."""
-    rows, n = delta.shape
     s_d2 = 0.0
     s_w = 0.0
     for s in range(rows):
         row = 0.0
-        for i in range(n):
-            d = np.float64(delta[s, i])
-            row += d * d
+        if kind == _KIND_RELU:
+            for i in range(n):
+                d = delta[s, i] if h[s, i] > zero else zero
+                delta[s, i] = d
+                row += np.float64(d) * d
+        elif kind == _KIND_LINEAR:
+            for i in range(n):
+                delta[s, i] *= a
+                d = np.float64(delta[s, i])
+                row += d * d
+        else:
+            for i in range(n):
+                delta[s, i] *= dphi_arr[s, i]
+                d = np.float64(delta[s, i])
+                row += d * d
         s_d2 += row
         s_w += row * hn2_prev[s]
     st[S_DELTA2] += s_d2
@@ -273,15 +279,14 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
                 dl = z  # unused
             _forward_pointwise(z, bl, phi, dphi, a, b, kind, dl, xnorm2, hn2[l + 1], stats[l + 1])
 
-        # Backward: delta^L = v, then delta^l = phi'(z^l) * (delta^{l+1} W^{l+1}).
+        # Backward: delta^L = v, then delta^l = phi'(z^l) * (delta^{l+1} W^{l+1}); the layer's
+        # statistics are taken in the pass that applies phi'.
         n_last = widths[depth]
         delta = delta_a[:rows * n_last].reshape(rows, n_last)
         fill_normals(state, delta)
+        _backward_pointwise(delta, delta, delta, _KIND_LINEAR, 1.0, hn2[depth - 1], stats[depth])
         use_a = True
-        for l in range(depth - 1, -1, -1):
-            _delta_statistics(delta, hn2[l], stats[l + 1])
-            if l == 0:
-                break
+        for l in range(depth - 1, 0, -1):
             n_in = widths[l]
             n_out = widths[l + 1]
             w = weights[w_off[l]:w_off[l + 1]].reshape(n_out, n_in)
@@ -293,7 +298,7 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
                 dl = dphi_all[rows * h_off[l]:rows * h_off[l] + rows * n_in].reshape(rows, n_in)
             else:
                 dl = g
-            _backward_pointwise(g, h_l, dl, kind, a)
+            _backward_pointwise(g, h_l, dl, kind, a, hn2[l - 1], stats[l])
             delta = g
             use_a = not use_a
 
@@ -321,13 +326,17 @@ def _kind_code(activation) -> int:
     return {"relu": _KIND_RELU, "linear": _KIND_LINEAR}.get(activation.kind, _KIND_GENERIC)
 
 
-def block_size(spec: MLPSpec, n_inputs: int, itemsize: int, slots: int, memory_budget: int,
-               pairs: bool) -> int:
-    """Inputs per block so that ``slots`` networks' stored activations fit in ``memory_budget`` bytes."""
+def block_size(spec: MLPSpec, n_inputs: int, itemsize: int, memory_budget: int, pairs: bool) -> int:
+    """Inputs per block: at most ``BLOCK_ROWS``, and one network's stored activations within ``memory_budget`` bytes.
+
+    Never depends on the thread count: the block fixes which normals become
+    inputs and which the backward seed v, and the order of the sums, so a
+    thread-dependent block would break "same seed, same numbers".
+    """
     widths = np.asarray(spec.widths)
     arrays = 2 if _kind_code(spec.activation) == _KIND_GENERIC else 1
     per_row = itemsize * (arrays * widths.sum() + 2 * widths.max()) + 8 * (len(widths) + 1)
-    block = int(min(n_inputs, max(2, memory_budget // (slots * per_row))))
+    block = int(min(n_inputs, BLOCK_ROWS, max(2, memory_budget // per_row)))
     return block - (block % 2) if pairs and block > 1 else block
 
 
@@ -430,8 +439,11 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     pair_correlation : float in [-1, 1], optional
         Input pairs with this correlation; adds the column ``c``.
     memory_budget : int
-        Bytes for stored activations across all threads (default 32 MiB;
-        a larger budget means larger input blocks, not more accuracy).
+        Bytes of stored activations per network in flight (default 128 MiB);
+        each thread holds one network at a time, so the peak is about
+        threads x memory_budget. It bounds the input block (at most
+        ``BLOCK_ROWS`` = 512 inputs), which changes speed, not accuracy;
+        the numbers depend on it only through the block size.
     threads : int, optional
         Numba threads (BLAS is pinned to 1 thread during the call).
 
@@ -475,7 +487,7 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     w_std = np.sqrt(spec.layer_weight_vars())
     with numba_threads(threads) as n_threads, single_threaded_blas():
         slots = min(n_threads, n_networks)
-        block = block_size(spec, n_inputs, dt.itemsize, slots, memory_budget, pairs)
+        block = block_size(spec, n_inputs, dt.itemsize, memory_budget, pairs)
         args = (key, widths, w_std, spec.weight_distribution() == "uniform", bias_kind, bias_value,
                 float(np.sqrt(spec.input_var)), c0, *act.kernel_functions(), act.a, act.b, _kind_code(act),
                 n_networks, n_inputs, block, np.zeros(1, dt), slots)
