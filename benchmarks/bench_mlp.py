@@ -3,7 +3,7 @@
 
 Usage::
 
-    python3 benchmarks/bench_mlp.py [--widths 256 1024] [--depth 20] [--batch 4096] [--threads 2]
+    python3 benchmarks/bench_mlp.py [--widths 256 1024] [--depth 20] [--batch 8192] [--threads 2]
 
 All systems compute the same per-layer statistics for the same work: for each
 of ``networks`` random ReLU networks (He init), ``batch`` Gaussian inputs go
@@ -122,7 +122,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--widths", type=int, nargs="+", default=[256, 1024], help="default 256 1024")
     parser.add_argument("--depth", type=int, default=20, help="layers (default 20)")
-    parser.add_argument("--batch", type=int, default=4096, help="inputs per network (default 4096)")
+    parser.add_argument("--batch", type=int, default=8192, help="inputs per network (default 8192)")
     parser.add_argument("--networks", type=int, default=None, help="networks (default: threads)")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], help="default float32 float64")
     parser.add_argument("--threads", type=int, default=2, help="Numba and torch threads (default 2)")

@@ -65,14 +65,15 @@ def stream_key(seed) -> np.ndarray:
     return seq.generate_state(4, dtype=np.uint64)
 
 
-def chunk_plan(n: int, chunk_size: int) -> tuple[int, int]:
-    """Split ``n`` samples into fixed chunks: returns ``(n_chunks, chunk_size)``.
+def chunk_plan(n: int, d: int, chunk_size: int | None = None) -> tuple[int, int]:
+    """Split ``n`` samples of dimension ``d`` into fixed chunks: returns ``(n_chunks, chunk_size)``.
 
-    The last chunk holds the remainder. The plan depends on ``n`` and
-    ``chunk_size`` only, never on the number of threads.
+    ``chunk_size`` defaults to :func:`default_chunk_size`. The last chunk holds
+    the remainder. The plan depends on ``n``, ``d`` and ``chunk_size`` only,
+    never on the number of threads.
     """
     n = check_positive_int(n, "n_samples")
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    chunk_size = default_chunk_size(n, d) if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
     return (n + chunk_size - 1) // chunk_size, chunk_size
 
 

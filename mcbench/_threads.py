@@ -23,6 +23,8 @@ import threading
 
 import numba
 
+from ._checks import check_positive_int
+
 _LOCK = threading.RLock()  # re-entrant: a caller may pin BLAS around a kernel that pins it again
 
 # (family, getter, setter) symbol candidates, tried in order.
@@ -110,8 +112,7 @@ def resolve_threads(threads: int | None) -> int:
     """Validate a requested Numba thread count (None: the current setting)."""
     if threads is None:
         return numba.get_num_threads()
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    threads = check_positive_int(threads, "threads")
     if threads > numba.config.NUMBA_NUM_THREADS:
         raise ValueError(
             f"threads={threads} exceeds NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}; "

@@ -124,10 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_out(suite: str) -> Path:
-    from datetime import datetime, timezone
+    from .env import utc_now
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return Path("results") / f"validate-{suite}-{stamp}"
+    return Path("results") / f"validate-{suite}-{utc_now(for_path=True)}"
 
 
 def cmd_validate(args) -> int:

@@ -60,8 +60,9 @@ def threading_layer() -> str:
         return numba.threading_layer()
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def utc_now(for_path: bool = False) -> str:
+    """The UTC time, ISO 8601 (``2026-11-23T13:37:00Z``), or without colons for file names."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ" if for_path else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def environment(seed=None, **extra) -> dict:

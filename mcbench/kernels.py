@@ -17,6 +17,25 @@ from typing import Callable
 import numpy as np
 
 
+def time_calls(fn, repeat: int = 5, min_seconds: float = 0.0) -> np.ndarray:
+    """Seconds per call of ``fn()``, ``repeat`` timings, each repeating ``fn`` until ``min_seconds`` pass.
+
+    mcbench's one timing loop: kernels, machine limits, profile and the
+    benchmark scripts all time through it.
+    """
+    times = []
+    for _ in range(repeat):
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        times.append(elapsed / calls)
+    return np.asarray(times)
+
+
 @dataclass
 class PreparedKernel:
     """A kernel ready to time.
@@ -43,17 +62,7 @@ class PreparedKernel:
 
     def time(self, repeat: int = 5, min_seconds: float = 0.0) -> np.ndarray:
         """Wall times of ``repeat`` calls (each repeated until ``min_seconds`` if > 0), seconds per call."""
-        times = []
-        for _ in range(repeat):
-            calls, start = 0, time.perf_counter()
-            while True:
-                self.call()
-                calls += 1
-                elapsed = time.perf_counter() - start
-                if elapsed >= min_seconds:
-                    break
-            times.append(elapsed / calls)
-        return np.asarray(times)
+        return time_calls(self.call, repeat, min_seconds)
 
     def rates(self, seconds: float) -> dict:
         """Throughput for one call taking ``seconds``: samples/s, normals/s, GFLOP/s."""

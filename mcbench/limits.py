@@ -23,9 +23,9 @@ about: after any multi-threaded BLAS call from Python (a numpy matmul, a
 Cholesky), OpenBLAS's idle worker threads keep spinning for a fraction of a
 second, and on 2 cores that halves Numba's parallel throughput meanwhile.
 
-There is one timing loop in mcbench, :meth:`mcbench.kernels.PreparedKernel.time`;
-:func:`median_seconds` wraps it for plain callables, so limits and kernels are
-timed the same way.
+There is one timing loop in mcbench, :func:`mcbench.kernels.time_calls`;
+:meth:`~mcbench.kernels.PreparedKernel.time` and :func:`median_seconds` both
+use it, so limits and kernels are timed the same way.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from numba import njit, prange
 
 from ._rng import chunk_state, fill_normals, stream_key
 from ._threads import numba_threads, single_threaded_blas
-from .kernels import PreparedKernel
+from .kernels import time_calls
 
 #: Normals per RNG task; 8 tasks per thread keep every thread busy to the end.
 RNG_TASK_SIZE = 1 << 16
@@ -83,7 +83,7 @@ def median_seconds(fn, repeat: int = 3, min_seconds: float = 0.0, warmup: bool =
     """
     if warmup:
         fn()
-    return float(statistic(PreparedKernel("callable", {}, fn).time(repeat, min_seconds)))
+    return float(statistic(time_calls(fn, repeat, min_seconds)))
 
 
 def _best_seconds(fn, repeat):

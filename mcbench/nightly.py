@@ -14,13 +14,13 @@ in the previous run (a *new* failure).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ._io import append_history, atomic_directory
+from .env import utc_now
 from .kernels import NIGHTLY_PROBLEMS, prepare, problem_label
 from .report import per_check_counts
 
@@ -105,8 +105,7 @@ def compare(current: pd.DataFrame, previous: pd.DataFrame | None, factor=DEFAULT
 
 def run_id(commit: str, out: Path) -> str:
     """``<UTC time>_<commit>``, with a ``-N`` suffix if a run of that name exists already."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
-    base = f"{stamp}_{commit.split('-')[0][:10] or 'unknown'}"
+    base = f"{utc_now(for_path=True)}_{commit.split('-')[0][:10] or 'unknown'}"
     rid, n = base, 1
     while (Path(out) / rid).exists():
         n += 1

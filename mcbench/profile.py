@@ -84,13 +84,15 @@ from numba import njit, prange
 
 from . import limits
 from ._blas import blas_functions, gram_lower, times_upper
-from ._rng import chunk_plan, chunk_state, default_chunk_size, fill_normals, gaussian_chunk, stream_key
+from ._rng import chunk_plan, chunk_state, fill_normals, gaussian_chunk, stream_key
 from ._threads import numba_threads, resolve_threads, single_threaded_blas
 from .kernels import KERNELS, _gaussian_problem, prepare, problem_label
 from .mc.mlp import (
     DEFAULT_MEMORY_BUDGET,
     N_STATS,
     _backward_pointwise,
+    _draw_inputs,
+    _draw_weights,
     _forward_pointwise,
     _kind_code,
     _KIND_GENERIC,
@@ -169,21 +171,15 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all
     depth = w.shape[0]
     generic = kind == _KIND_GENERIC
     state = np.empty(4, np.uint64)
-    if phase == _M_RNG or phase == _M_PREPARE:
+    if phase == _M_RNG:
         chunk_state(key, net, state)
         fill_normals(state, w)
-    if phase == _M_PREPARE:
+    if phase == _M_PREPARE:  # the kernel's own draws (zero bias), in its order
+        chunk_state(key, net, state)
         for l in range(depth):
-            w[l] *= w_std[l]
-        x = h[0]
-        fill_normals(state, x)
-        for s in range(block):
-            acc = 0.0
-            for j in range(x.shape[1]):
-                x[s, j] *= input_std
-                acc += np.float64(x[s, j]) * x[s, j]
-            xnorm2[s] = acc
-            hn2[0, s] = acc
+            _draw_weights(state, w[l].reshape(-1), w_std[l], False)
+        _draw_inputs(state, h[0], input_std, np.nan, xnorm2)
+        hn2[0, :] = xnorm2
         for l in range(depth):
             np.dot(h[l], w[l].T, zp[l + 1])
             h[l + 1][:] = zp[l + 1]
@@ -272,7 +268,7 @@ def problem_shape(kernel, threads: int) -> dict:
     if kernel.name not in ("relu_moments", "sample_mvn"):
         raise ValueError(f"no chunk shape for kernel {kernel.name!r}")
     d, n = p["d"], p["n"]
-    n_chunks, chunk = chunk_plan(n, default_chunk_size(n, d))
+    n_chunks, chunk = chunk_plan(n, d)
     return {"d": d, "n": n, "chunk": chunk, "n_chunks": n_chunks, "slots": min(threads, n_chunks),
             "dtype": dtype.name, "gemm_rows": chunk, "gemm_d": d}
 

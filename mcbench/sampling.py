@@ -8,7 +8,7 @@ from numba import njit, prange
 from ._blas import blas_functions
 from ._checks import check_dtype, check_gaussian, check_positive_int, psd_factor
 from ._jit import compile_for
-from ._rng import chunk_plan, default_chunk_size, gaussian_chunk, stream_key
+from ._rng import chunk_plan, gaussian_chunk, stream_key
 from ._threads import numba_threads, single_threaded_blas
 
 
@@ -63,8 +63,7 @@ def sample_mvn(mean, cov, n, seed=0, dtype=np.float64, *, chunk_size=None, threa
     with numba_threads(threads), single_threaded_blas():  # pinned before eigh/Cholesky too (see mc.relu)
         mean_t, lower_t = prepare_gaussian(mean, cov, dtype)
         d = mean_t.shape[0]
-        chunk = default_chunk_size(n, d) if chunk_size is None else chunk_size
-        chunk_plan(n, chunk)
+        _, chunk = chunk_plan(n, d, chunk_size)
         out = np.empty((n, d), dtype=mean_t.dtype)
         _, trmm = blas_functions(out.dtype)
         compile_for(_sample_kernel, key, trmm, lower_t, mean_t, chunk, out)

@@ -28,6 +28,7 @@ from . import stats as _stats
 from .mc import mlp_propagation as mc_mlp
 from .spec import MLPSpec, linear
 from .theory.mlp import mlp_propagation as theory_mlp
+from .theory.seed_claims import he_fan_out_spec
 from .validate import Check, CheckOutput
 
 INITS = ("lecun_normal", "xavier_normal", "he_normal")
@@ -213,8 +214,7 @@ def _fluctuation_run(cfg, seed):
 
 
 def _he_fan_out(cfg):
-    widths = _widths(cfg, _UNEQUAL)
-    return MLPSpec(widths, "relu", weight_var=[2.0 / w for w in widths[1:]])
+    return he_fan_out_spec(_widths(cfg, _UNEQUAL))
 
 
 def checks():

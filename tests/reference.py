@@ -6,6 +6,8 @@ reductions, so they share no code with the kernels under test.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -45,6 +47,43 @@ def gaussian_cov_se(cov, n):
 def random_spd(d, rng, scale=1.0, jitter=0.1):
     a = rng.standard_normal((d, d))
     return scale * (a @ a.T / d + jitter * np.eye(d))
+
+
+def forward_backward(x, weights, biases, act, v):
+    """One plain-numpy forward and backward pass through an MLP.
+
+    h^0 = x, z^l = W^l h^{l-1} + b^l, h^l = phi(z^l); delta^L = v and
+    delta^l = phi'(z^l) (W^{l+1})^T delta^{l+1}. ``weights[l]`` is
+    (n_out, n_in), one network for every row of x, or (rows, n_out, n_in), a
+    network per row. Returns lists hs (h^0..h^L), zs (z^1..z^L) and deltas
+    (delta^1..delta^L), each array (rows, width).
+    """
+    hs, zs = [x], []
+    for w, b in zip(weights, biases):
+        z = (hs[-1] @ w.T if w.ndim == 2 else np.einsum("koi,ki->ko", w, hs[-1])) + b
+        zs.append(z)
+        hs.append(act(z))
+    deltas = [v]
+    for l in range(len(weights) - 1, 0, -1):
+        w = weights[l]
+        back = deltas[0] @ w if w.ndim == 2 else np.einsum("koi,ko->ki", w, deltas[0])
+        deltas.insert(0, act.derivative(zs[l - 1]) * back)
+    return hs, zs, deltas
+
+
+def independent_networks(spec, n_samples, rng):
+    """``forward_backward`` for n_samples independent (network, input) pairs, numpy's own RNG.
+
+    Every sample has its own Gaussian weights (variances from the spec, zero
+    bias), input x ~ N(0, input_var I) and v ~ N(0, I); drawn in the order x,
+    W^1..W^L, v.
+    """
+    widths = spec.widths
+    x = rng.standard_normal((n_samples, widths[0])) * math.sqrt(spec.input_var)
+    weights = [rng.standard_normal((n_samples, n_out, n_in)) * math.sqrt(var)
+               for var, n_in, n_out in zip(spec.layer_weight_vars(), widths[:-1], widths[1:])]
+    v = rng.standard_normal((n_samples, widths[-1]))
+    return forward_backward(x, weights, [0.0] * spec.depth, spec.activation, v)
 
 
 def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
@@ -97,16 +136,14 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
                 x[1::2] = pair_c * x[0::2] + np.sqrt(1 - pair_c**2) * x[1::2]
             x *= np.sqrt(spec.input_var)
             x2[k] += (x**2).sum()
-            hs, zs = [x], []
-            for l in range(depth):
-                z = hs[-1] @ weights[l].T + biases[l]
-                zs.append(z)
-                hs.append(act(z))
+            v = normals(state, (rows, widths[-1]))
+            hs, zs, deltas = forward_backward(x, weights, biases, act, v)
+            for l, z in enumerate(zs):
                 out["z_mean"][k, l] += z.sum()
                 out["z2"][k, l] += (z**2).sum()
-                out["phi2"][k, l] += (hs[-1] ** 2).sum()
+                out["phi2"][k, l] += (hs[l + 1] ** 2).sum()
                 out["dphi2"][k, l] += (act.derivative(z) ** 2).sum()
-                ratio = (hs[-1] ** 2).sum(1) / (x**2).sum(1)
+                ratio = (hs[l + 1] ** 2).sum(1) / (x**2).sum(1)
                 out["ratio"][k, l] += ratio.sum()
                 out["ratio2"][k, l] += (ratio**2).sum()
                 if pair_c is not None:  # rows 2p and 2p + 1 are the two inputs of pair p
@@ -116,12 +153,9 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
                     out["pair_aa"][k, l] += (za * za).sum()
                     out["pair_bb"][k, l] += (zb * zb).sum()
                     out["pair_ab"][k, l] += (za * zb).sum()
-            delta = normals(state, (rows, widths[-1]))
-            for l in range(depth - 1, -1, -1):
+            for l, delta in enumerate(deltas):
                 out["qtilde"][k, l] += (delta**2).sum()
                 out["wgrad_ms"][k, l] += ((delta**2).sum(1) * (hs[l] ** 2).sum(1)).sum()
-                if l:
-                    delta = (delta @ weights[l]) * act.derivative(zs[l - 1])
     fan_out = np.asarray(widths[1:], float)
     fan_in = np.asarray(widths[:-1], float)
     for name in ("z_mean", "z2", "phi2", "dphi2", "qtilde"):

@@ -81,13 +81,17 @@ def test_seconds_exclude_compilation():
     (dict(cov=[[1.0, 0.2], [0.0, 1.0]]), "not symmetric"),
     (dict(mean=[0.0, np.nan]), "mean contains NaN"),
     (dict(dtype=np.float16), "dtype must be float32 or float64"),
-    (dict(threads=0), "threads must be a positive int"),
+    (dict(threads=0), "threads must be >= 1"),
 ])
 def test_bad_arguments_are_named(bad, match):
     kwargs = dict(mean=[0.0, 0.0], cov=np.eye(2), n_samples=100)
     kwargs.update(bad)
     with pytest.raises(ValueError, match=match):
         mc.relu_moments(**kwargs)
+
+
+def test_threads_accepts_numpy_integers():
+    assert mc.relu_moments(np.zeros(2), np.eye(2), 100, threads=np.int64(1)).threads == 1
 
 
 # ------------------------------------------------------------ determinism ---

@@ -31,6 +31,20 @@ def test_registry_is_well_formed():
     assert {c.name for c in SEED_CLAIMS if c.is_erratum} == expected_errata
 
 
+def test_every_relu_moment_claim_is_sampled_or_named_as_not():
+    # validate_claims.ESTIMATORS is keyed by claim name apart from the registry: a new claim about
+    # a ReLU moment left out of it would silently lose its Monte Carlo evidence.
+    from mcbench.theory.seed_claims import ALL_SEED_CLAIMS
+    from mcbench.validate_claims import ESTIMATORS
+
+    gaussian_kinds = {"univariate", "univariate_zero_mean", "bivariate", "bivariate_zero_mean", "multivariate"}
+    unsampled = {c.name for c in ALL_SEED_CLAIMS if c.kind in gaussian_kinds and c.name not in ESTIMATORS}
+    # A naming claim (E[X | X > 0] vs E[X+]) and a claim of no closed form (no seed formula):
+    # neither has a ReLU moment to sample.
+    assert unsampled == {"truncated_normal_label", "nonzero_mean_no_closed_form"}
+    assert set(ESTIMATORS) <= {c.name for c in ALL_SEED_CLAIMS}
+
+
 @pytest.mark.parametrize("claim", ERRATA, ids=lambda c: c.name)
 def test_errata_disagree_on_their_example(claim):
     assert rel_diff(claim.seed_fn(*claim.example), claim.correct_fn(*claim.example)) > 1e-3

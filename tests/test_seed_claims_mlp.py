@@ -15,7 +15,7 @@ import pytest
 from mcbench.spec import MLPSpec
 from mcbench.theory import seed_claims
 from mcbench.theory.seed_claims import ALL_SEED_CLAIMS, MLP_CLAIMS_BY_NAME, MLP_SEED_CLAIMS, SEED_CLAIMS, SeedClaim
-from reference import assert_within_holm, rel_diff
+from reference import assert_within_holm, independent_networks, rel_diff
 
 KINDS = {"scalar", "fans", "gaussian", "moments", "widths", "mlp"}
 
@@ -70,29 +70,21 @@ def test_weight_shape_from_backprop_rule():
     np.testing.assert_array_equal([g.size for g in grads], MLP_CLAIMS_BY_NAME["thm11_weight_shape"].correct_fn(widths))
 
 
-def _gradient_moments(act, dact, widths, s, n_samples, rng):
+def _gradient_moments(spec, n_samples, rng):
     """Per-sample unit averages of (delta^l)^2 (h^{l-1})^2 and their product, layer l = 1..L."""
-    x = rng.standard_normal((n_samples, widths[0]))
-    hs, zs, ws = [x], [], []
-    for n_in, n_out in zip(widths[:-1], widths[1:]):
-        ws.append(rng.standard_normal((n_samples, n_out, n_in)) * math.sqrt(s / n_in))
-        zs.append(np.einsum("koi,ki->ko", ws[-1], hs[-1]))
-        hs.append(act(zs[-1]))
-    delta = rng.standard_normal(zs[-1].shape)
+    hs, _, deltas = independent_networks(spec, n_samples, rng)
     out = []
-    for l in range(len(widths) - 2, -1, -1):
-        d2, h2 = (delta**2).mean(1), (hs[l] ** 2).mean(1)
+    for delta, h in zip(deltas, hs[:-1]):
+        d2, h2 = (delta**2).mean(1), (h**2).mean(1)
         out.append((d2 * h2, d2, h2))
-        if l > 0:
-            delta = dact(zs[l - 1]) * np.einsum("koi,ko->ki", ws[l], delta)
-    return out[::-1]
+    return out
 
 
 def test_independence_step_fails_at_finite_width_for_tanh():
     # E[(delta h)^2] vs E[delta^2] E[h^2], width 4, sigma_w^2 = 1.5: the seed's
     # "independent" premise is visibly false at the first layer.
     rng = np.random.default_rng(11)
-    g, d2, h2 = _gradient_moments(np.tanh, lambda z: 1 - np.tanh(z) ** 2, (4, 4, 4, 4), 1.5, 100_000, rng)[0]
+    g, d2, h2 = _gradient_moments(MLPSpec((4, 4, 4, 4), "tanh", weight_var=1.5 / 4), 100_000, rng)[0]
     gap = g.mean() - d2.mean() * h2.mean()
     lin = g - (d2 * h2.mean() + d2.mean() * h2)  # delta method for the product of means
     se = lin.std(ddof=1) / math.sqrt(g.size)
@@ -103,7 +95,7 @@ def test_independence_claim_numbers_against_monte_carlo():
     # The record's two sides for the narrow relu net, against sampling.
     spec = MLP_CLAIMS_BY_NAME["thm11_independence"].example[0]
     rng = np.random.default_rng(5)
-    res = _gradient_moments(lambda z: np.maximum(z, 0), lambda z: (z > 0) * 1.0, spec.widths, 2.0, 200_000, rng)
+    res = _gradient_moments(spec, 200_000, rng)  # he_normal, zero bias
     claim = MLP_CLAIMS_BY_NAME["thm11_independence"]
     factorised, truth = claim.seed_fn(spec), claim.correct_fn(spec)
     estimates, theory, stderr = [], [], []

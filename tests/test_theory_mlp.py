@@ -20,7 +20,7 @@ from mcbench.theory.mlp import (
     mlp_propagation,
     xavier_variances,
 )
-from reference import assert_within_holm
+from reference import assert_within_holm, independent_networks
 
 WIDTHS = (7, 12, 5, 9, 16)
 
@@ -140,29 +140,18 @@ def test_depth_scales_fixed_points():
 
 
 def _mc_network(spec, n_samples, rng):
-    """Plain-numpy forward/backward pass of n_samples independent (network, input) draws.
+    """Per-sample arrays (n_samples, L) from independent (network, input) draws (zero bias).
 
-    Returns per-sample arrays of shape (n_samples, L): R^l = ||h^l||^2/||x||^2,
-    and unit averages of phi'(z^l)^2, (delta^l)^2 and (delta^l_i h^{l-1}_j)^2,
-    with J = v . z^L, v ~ N(0, I). Gaussian weights, zero bias.
+    R^l = ||h^l||^2/||x||^2, and unit averages of phi'(z^l)^2, (delta^l)^2 and
+    (delta^l_i h^{l-1}_j)^2, with J = v . z^L, v ~ N(0, I).
     """
-    x = rng.standard_normal((n_samples, spec.widths[0])) * math.sqrt(spec.input_var)
-    hs, zs, ws = [x], [], []
-    for s, (n_in, n_out) in zip(spec.layer_weight_vars(), zip(spec.widths[:-1], spec.widths[1:])):
-        ws.append(rng.standard_normal((n_samples, n_out, n_in)) * math.sqrt(s))
-        zs.append(np.einsum("koi,ki->ko", ws[-1], hs[-1]))
-        hs.append(spec.activation(zs[-1]))
+    hs, zs, deltas = independent_networks(spec, n_samples, rng)
     sq = lambda a: np.einsum("ki,ki->k", a, a)  # noqa: E731
-    ratio = np.stack([sq(h) / sq(x) for h in hs[1:]], axis=1)
+    ratio = np.stack([sq(h) / sq(hs[0]) for h in hs[1:]], axis=1)
     dphi2 = np.stack([(spec.activation.derivative(z) ** 2).mean(1) for z in zs], axis=1)
-    delta = rng.standard_normal(zs[-1].shape)
-    d2, wg = [], []
-    for l in range(spec.depth - 1, -1, -1):  # delta holds delta^{l+1}
-        d2.append((delta**2).mean(1))
-        wg.append((delta**2).mean(1) * (hs[l] ** 2).mean(1))  # mean over i, j of (delta_i h_j)^2
-        if l > 0:
-            delta = spec.activation.derivative(zs[l - 1]) * np.einsum("koi,ko->ki", ws[l], delta)
-    return ratio, dphi2, np.stack(d2[::-1], axis=1), np.stack(wg[::-1], axis=1)
+    d2 = np.stack([(d**2).mean(1) for d in deltas], axis=1)
+    wg = d2 * np.stack([(h**2).mean(1) for h in hs[:-1]], axis=1)  # mean over i, j of (delta_i h_j)^2
+    return ratio, dphi2, d2, wg
 
 
 def _mc_norm_ratios(spec, n_samples, rng):

@@ -196,6 +196,40 @@ def _backward_pointwise(delta, h, dphi_arr, kind, a, hn2_prev, st):
 
 
 @njit(cache=True)
+def _draw_weights(state, wl, std, uniform):
+    """One layer's weights (flat, in place) from the stream: N(0, std^2), or uniform on +-sqrt(3) std."""
+    if uniform:
+        fill_uniforms(state, wl)
+        for i in range(wl.size):
+            wl[i] = (2.0 * wl[i] - 1.0) * std * np.sqrt(3.0)
+    else:
+        fill_normals(state, wl)
+        for i in range(wl.size):
+            wl[i] *= std
+
+
+@njit(cache=True)
+def _draw_inputs(state, x, input_std, pair_c, xnorm2):
+    """Inputs x (rows, n0) ~ N(0, input_std^2 I) in place, and xnorm2[s] = ||x_s||^2.
+
+    Unless pair_c is NaN, rows 2p and 2p + 1 are a pair with correlation pair_c.
+    """
+    rows, n0 = x.shape
+    fill_normals(state, x)
+    if pair_c == pair_c:
+        ortho = np.sqrt(1.0 - pair_c * pair_c)
+        for p in range(rows // 2):
+            for j in range(n0):
+                x[2 * p + 1, j] = pair_c * x[2 * p, j] + ortho * x[2 * p + 1, j]
+    for s in range(rows):
+        acc = 0.0
+        for j in range(n0):
+            x[s, j] *= input_std
+            acc += np.float64(x[s, j]) * x[s, j]
+        xnorm2[s] = acc
+
+
+@njit(cache=True)
 def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
              phi, dphi, a, b, kind, n_inputs, block, dtype_probe, stats):
     """One network: draw its weights, push all its inputs through in blocks.
@@ -217,15 +251,7 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
     weights = np.empty(w_off[depth], dtype_probe.dtype)
     biases = np.zeros(h_off[depth + 1])
     for l in range(depth):
-        wl = weights[w_off[l]:w_off[l + 1]]
-        if uniform:
-            fill_uniforms(state, wl)
-            for i in range(wl.size):
-                wl[i] = (2.0 * wl[i] - 1.0) * w_std[l] * np.sqrt(3.0)
-        else:
-            fill_normals(state, wl)
-            for i in range(wl.size):
-                wl[i] *= w_std[l]
+        _draw_weights(state, weights[w_off[l]:w_off[l + 1]], w_std[l], uniform)
         bl = biases[h_off[l + 1]:h_off[l + 2]]
         if bias_kind == 1:
             fill_normals(state, bl)
@@ -248,20 +274,10 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
     for start in range(0, n_inputs, block):
         rows = min(block, n_inputs - start)
         x = h_all[:rows * widths[0]].reshape(rows, widths[0])
-        fill_normals(state, x)
-        if pair_c == pair_c:  # not NaN: rows 2p, 2p+1 are a pair with correlation pair_c
-            ortho = np.sqrt(1.0 - pair_c * pair_c)
-            for p in range(rows // 2):
-                for j in range(widths[0]):
-                    x[2 * p + 1, j] = pair_c * x[2 * p, j] + ortho * x[2 * p + 1, j]
+        _draw_inputs(state, x, input_std, pair_c, xnorm2)
         for s in range(rows):
-            acc = 0.0
-            for j in range(widths[0]):
-                x[s, j] *= input_std
-                acc += np.float64(x[s, j]) * x[s, j]
-            xnorm2[s] = acc
-            hn2[0, s] = acc
-            stats[0, S_PHI2] += acc
+            hn2[0, s] = xnorm2[s]
+            stats[0, S_PHI2] += xnorm2[s]
 
         for l in range(depth):
             n_in = widths[l]

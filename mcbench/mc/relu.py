@@ -11,7 +11,7 @@ from numba import njit, prange
 from .._blas import blas_functions, gram_lower
 from .._checks import check_positive_int
 from .._jit import compile_for
-from .._rng import chunk_plan, default_chunk_size, gaussian_chunk, stream_key
+from .._rng import chunk_plan, gaussian_chunk, stream_key
 from .._threads import numba_threads, single_threaded_blas
 from ..sampling import prepare_gaussian
 
@@ -206,8 +206,7 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
     with numba_threads(threads) as n_threads, single_threaded_blas():
         mean_t, lower_t = prepare_gaussian(mean, cov, dtype)
         d = mean_t.shape[0]
-        chunk = default_chunk_size(n, d) if chunk_size is None else chunk_size
-        n_chunks, chunk = chunk_plan(n, chunk)
+        n_chunks, chunk = chunk_plan(n, d, chunk_size)
         slots = min(n_threads, n_chunks)
         args = (key, *blas_functions(lower_t.dtype), lower_t, mean_t, n, chunk, slots)
         compile_s = compile_for(_relu_moment_kernel, *args)

@@ -602,11 +602,17 @@ def seed_he_backward_profile(widths):
     return np.ones(len(widths) - 1)
 
 
+def he_fan_out_spec(widths) -> MLPSpec:
+    """ReLU net with He's backward condition of seed 002 eq. (13): Var(W^l) = 2 / n_l.
+
+    n_l is W^l's fan-out (the seed writes it N_{l+1} for its W^{l+1}).
+    """
+    widths = tuple(int(w) for w in widths)
+    return MLPSpec(widths, "relu", weight_var=tuple(2.0 / w for w in widths[1:]))
+
+
 def _he_fan_out_qtilde(widths):
-    # Var(W^l) = 2 / n_l: W^l's fan-out, which is N_{l+1} for the seed's W^{l+1}.
-    n = np.asarray(widths)
-    spec = MLPSpec(tuple(int(w) for w in n), "relu", weight_var=tuple(2.0 / n[1:]))
-    return mlp_propagation(spec, depth_scales=False)["qtilde"].to_numpy()
+    return mlp_propagation(he_fan_out_spec(widths), depth_scales=False)["qtilde"].to_numpy()
 
 
 def seed_var_product(mean_x, var_x, mean_y, var_y):
