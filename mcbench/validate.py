@@ -39,8 +39,8 @@ class SuiteConfig:
     mlp_depth: int
 
 
-# Sizes: the quick suite takes ~50 s on 2 cores (warm cache); nightly ~2 min;
-# full has no time limit. Mean-field theory is the limit width -> infinity at
+# Sizes: the quick suite takes ~30 s on 2 cores (warm cache); nightly ~1.5 min;
+# full ~52 min. Mean-field theory is the limit width -> infinity at
 # fixed depth, and its finite-width corrections grow with depth/width (for
 # the c-map of a ReLU/Xavier net at depth 20: 0.896, 0.934, 0.949 at widths 64,
 # 256, 1024 against 0.952; for gelu/He at depth 20, c0 = 0.5: 0.43, 0.48, 0.56
@@ -209,8 +209,8 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     Parameters
     ----------
     suite : {"quick", "nightly", "full"}
-        quick: about a minute on 2 cores (after the first, compiling, run);
-        nightly: about 2 minutes; full: width 2048, no time limit.
+        quick: about 30 s on 2 cores (after the first, compiling, run);
+        nightly: about 1.5 minutes; full: width 2048, about an hour.
     seed : int
         Run seed; check ``name`` uses the stream :func:`check_seed` (seed, name).
     threads : int, optional
