@@ -159,6 +159,15 @@ _ZIG_X, _ZIG_F = _ziggurat_tables()
 _ZIG_R = float(_ZIG_X[1])
 
 
+@njit(cache=True, inline="always")
+def _ziggurat_candidate(bits):
+    """Decode one 64-bit draw: layer (low 8 bits), sign (bit 8) and candidate x (top 53 bits)."""
+    layer = np.intp(bits & np.uint64(0xFF))
+    negative = (bits >> np.uint64(8)) & np.uint64(1)
+    x = np.float64(np.int64(bits >> np.uint64(11))) * _U53 * _ZIG_X[layer]
+    return layer, negative, x
+
+
 @njit(cache=True)
 def _normal_slow_path(state, layer, x, negative):
     """Wedge and tail of the ziggurat (about 1% of draws); may draw more from ``state``."""
@@ -177,9 +186,7 @@ def _normal_slow_path(state, layer, x, negative):
             return -x if negative else x
         # Rejected: a fresh draw, which may land in the fast rectangle this time.
         bits = _next_u64(state)
-        layer = np.intp(bits & np.uint64(0xFF))
-        negative = (bits >> np.uint64(8)) & np.uint64(1)
-        x = np.float64(np.int64(bits >> np.uint64(11))) * _U53 * _ZIG_X[layer]
+        layer, negative, x = _ziggurat_candidate(bits)
         if x < _ZIG_X[layer + 1]:
             return -x if negative else x
 
@@ -199,9 +206,7 @@ def fill_normals(state, out):
     s3 = state[3]
     for i in range(flat.size):
         bits, s0, s1, s2, s3 = _xoshiro_step(s0, s1, s2, s3)
-        layer = np.intp(bits & np.uint64(0xFF))
-        negative = (bits >> np.uint64(8)) & np.uint64(1)
-        x = np.float64(np.int64(bits >> np.uint64(11))) * _U53 * _ZIG_X[layer]
+        layer, negative, x = _ziggurat_candidate(bits)
         if x < _ZIG_X[layer + 1]:
             flat[i] = -x if negative else x
         else:
