@@ -121,7 +121,7 @@ class _KernelBenchmark:
         self.k = _prepared(self.kernel, self.threads, **problem)
 
     def seconds(self) -> float:
-        return float(np.median(self.k.time(self.timing_repeat, min_seconds=0.05)))
+        return limits.median_seconds(self.k.call, self.timing_repeat, min_seconds=0.05, warmup=False)
 
     def rate(self, key: str) -> float:
         return self.k.rates(self.seconds())[key]

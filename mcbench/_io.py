@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
+# The umask can only be read by setting it; do that once, at import, not while other threads may
+# be creating files with the temporary umask of 0.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_directory(final: Path):
@@ -34,9 +39,7 @@ def atomic_directory(final: Path):
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-{final.name}-", dir=final.parent))
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it owner-only; a results folder is shared like any other
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes it owner-only; a results folder is shared like any other
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -113,7 +113,7 @@ def _prepare_mlp(width=256, depth=10, batch=1024, networks=2, dtype="float64", a
 
     spec = MLPSpec([width] * (depth + 1), activation, init)
     compile_s = mlp_propagation(MLPSpec([4, 4, 4], activation, init), 2, 8, dtype=dtype).attrs["compile_seconds"]
-    flops = mlp_flops(spec.widths, networks, batch)
+    flops = mlp_flops(spec.widths, networks, batch, executed=True)
     return (lambda: mlp_propagation(spec, networks, batch, seed=seed, dtype=dtype),
             {"samples": networks * batch, "flops": flops}, compile_s)
 

@@ -62,9 +62,8 @@ def let_blas_idle():
     time.sleep(BLAS_SPIN_SECONDS)
 
 
-def median_seconds(fn, repeat: int = 3, min_seconds: float = 0.0, warmup: bool = True,
-                   statistic=np.median) -> float:
-    """Median (or ``statistic``) of the seconds per call of ``fn()`` over ``repeat`` timings.
+def median_seconds(fn, repeat: int = 3, min_seconds: float = 0.0, warmup: bool = True) -> float:
+    """Median of the seconds per call of ``fn()`` over ``repeat`` timings.
 
     Parameters
     ----------
@@ -78,16 +77,16 @@ def median_seconds(fn, repeat: int = 3, min_seconds: float = 0.0, warmup: bool =
     warmup : bool
         Call ``fn`` once first (JIT compilation, page faults, thread start-up
         are then never timed).
-    statistic : callable
-        Reduces the per-call times (``np.min`` for a best case).
     """
     if warmup:
         fn()
-    return float(statistic(time_calls(fn, repeat, min_seconds)))
+    return float(np.median(time_calls(fn, repeat, min_seconds)))
 
 
-def _best_seconds(fn, repeat):
-    return median_seconds(fn, repeat, MIN_SECONDS, statistic=np.min)
+def best_seconds(fn, repeat: int = REPEAT, min_seconds: float = MIN_SECONDS) -> float:
+    """Fastest seconds per call of ``fn()`` over ``repeat`` timings, after one warm-up call: a limit's best case."""
+    fn()
+    return float(np.min(time_calls(fn, repeat, min_seconds)))
 
 
 @njit(parallel=True, cache=True)
@@ -120,7 +119,7 @@ def rng_normals_per_second(dtype="float64", threads: int | None = None, repeat: 
     with numba_threads(threads) as n:
         buf = np.empty((n * RNG_TASKS_PER_THREAD, RNG_TASK_SIZE), np.dtype(dtype))
         key = stream_key(0)
-        seconds = _best_seconds(lambda: _rng_tasks(key, buf), repeat)
+        seconds = best_seconds(lambda: _rng_tasks(key, buf), repeat)
     return buf.size / seconds
 
 
@@ -151,7 +150,7 @@ def gemm_gflops(rows: int, d: int, dtype="float64", threads: int | None = None, 
         b = np.random.default_rng(2).standard_normal((d, d)).astype(dtype)
         out = np.empty((n, rows, d), dtype)
         with single_threaded_blas():
-            seconds = _best_seconds(lambda: _gemm_per_thread(a, b, out, reps), repeat)
+            seconds = best_seconds(lambda: _gemm_per_thread(a, b, out, reps), repeat)
     return n * reps * flops / seconds / 1e9
 
 
@@ -159,7 +158,7 @@ def numpy_rng_normals_per_second(dtype="float64", size: int = 1 << 23, repeat: i
     """Normals per second of numpy's ``default_rng().standard_normal`` (one thread), for reference."""
     rng = np.random.default_rng(0)
     dtype = np.dtype(dtype)
-    return size / _best_seconds(lambda: rng.standard_normal(size, dtype=dtype), repeat)
+    return size / best_seconds(lambda: rng.standard_normal(size, dtype=dtype), repeat)
 
 
 def machine_limits(rows: int, d: int, dtype="float64", threads: int | None = None, repeat: int = REPEAT) -> dict:

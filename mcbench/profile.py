@@ -88,6 +88,7 @@ from ._rng import chunk_plan, chunk_state, fill_normals, gaussian_chunk, stream_
 from ._threads import numba_threads, resolve_threads, single_threaded_blas
 from .kernels import KERNELS, _gaussian_problem, prepare, problem_label
 from .mc.mlp import (
+    BACKWARD_STREAM,
     DEFAULT_MEMORY_BUDGET,
     N_STATS,
     _backward_pointwise,
@@ -98,11 +99,10 @@ from .mc.mlp import (
     _KIND_GENERIC,
     _KIND_LINEAR,
     block_size,
+    mlp_flops,
 )
 from .mc.relu import _relu_center_chunk, relu_moments
 from .sampling import prepare_gaussian
-
-PROFILED = ("relu_moments", "sample_mvn", "mlp_propagation")
 
 #: The compiled entry point of each kernel: the child checks that it came from the cache.
 _TOP_LEVEL = {
@@ -110,6 +110,7 @@ _TOP_LEVEL = {
     "sample_mvn": ("mcbench.sampling", "_sample_kernel"),
     "mlp_propagation": ("mcbench.mc.mlp", "_mlp_kernel"),
 }
+PROFILED = tuple(_TOP_LEVEL)
 
 #: Timing repeats (median) and the least time one repeat lasts.
 REPEAT = 5
@@ -158,7 +159,7 @@ _M_COPY, _M_RNG, _M_FWD, _M_POINT, _M_BWD, _M_PREPARE = range(6)
 
 
 @njit(cache=True)
-def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all, zs, ds, ps, xnorm2, hn2,
+def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all, zs, ds, ps, hn2,
                    hn2s, st, bias, phi, dphi, a, b, kind, n_inputs, block):
     """One phase of one network, over all its input blocks (uniform widths).
 
@@ -178,13 +179,13 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all
         chunk_state(key, net, state)
         for l in range(depth):
             _draw_weights(state, w[l].reshape(-1), w_std[l], False)
-        _draw_inputs(state, h[0], input_std, np.nan, xnorm2)
-        hn2[0, :] = xnorm2
+        _draw_inputs(state, h[0], input_std, np.nan, hn2[0])
         for l in range(depth):
             np.dot(h[l], w[l].T, zp[l + 1])
             h[l + 1][:] = zp[l + 1]
             _forward_pointwise(h[l + 1], bias, phi, dphi, a, b, kind, dphi_all[l + 1] if generic else h[l + 1],
-                               xnorm2, hn2[l + 1], st[l + 1])
+                               hn2[0], hn2[l + 1], st[l + 1])
+        chunk_state(key, BACKWARD_STREAM + net, state)
         fill_normals(state, dp[depth])
         for l in range(depth - 1, 0, -1):
             np.dot(dp[l + 1], w[l], gp[l])
@@ -207,7 +208,7 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all
                 zs[:rows] = zp[l + 1, :rows]
                 if phase == _M_POINT:
                     _forward_pointwise(zs[:rows], bias, phi, dphi, a, b, kind, ps[:rows] if generic else zs[:rows],
-                                       xnorm2[:rows], hn2s[:rows], st[l + 1])
+                                       hn2[0, :rows], hn2s[:rows], st[l + 1])
             for l in range(depth, 0, -1):
                 ds[:rows] = dp[depth, :rows] if l == depth else gp[l, :rows]
                 if phase != _M_POINT:
@@ -220,7 +221,7 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all
 
 
 @njit(parallel=True, cache=True)
-def _network_phases(phase, key, w, w_std, input_std, h, zp, gp, dp, dphi_all, zs, ds, ps, xnorm2, hn2, hn2s, st,
+def _network_phases(phase, key, w, w_std, input_std, h, zp, gp, dp, dphi_all, zs, ds, ps, hn2, hn2s, st,
                     bias, phi, dphi, a, b, kind, n_networks, n_inputs, block):
     """Run ``phase`` for every network, ``w.shape[0]`` networks at a time, as ``_mlp_kernel`` does."""
     slots = w.shape[0]
@@ -228,7 +229,7 @@ def _network_phases(phase, key, w, w_std, input_std, h, zp, gp, dp, dphi_all, zs
         width = min(slots, n_networks - wave)
         for s in prange(width):
             _network_phase(phase, key, wave + s, w[s], w_std, input_std, h[s], zp[s], gp[s], dp[s], dphi_all[s],
-                           zs[s], ds[s], ps[s], xnorm2[s], hn2[s], hn2s[s], st[s], bias, phi, dphi, a, b, kind,
+                           zs[s], ds[s], ps[s], hn2[s], hn2s[s], st[s], bias, phi, dphi, a, b, kind,
                            n_inputs, block)
 
 
@@ -357,12 +358,12 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
     dphi_all = np.zeros(layers if kind == _KIND_GENERIC else (slots, 1, 1, 1), dtype)
     zs, ds, ps = (np.zeros((slots, block, width), dtype) for _ in range(3))
     w = np.empty((slots, depth, width, width), dtype)
-    xnorm2, hn2s = np.ones((slots, block)), np.ones((slots, block))
+    hn2s = np.ones((slots, block))
     hn2 = np.ones((slots, depth + 1, block))
     st = np.zeros((slots, depth + 1, N_STATS))
     phi, dphi = act.kernel_functions()
     args = (stream_key(p["seed"]), w, np.sqrt(spec.layer_weight_vars()), float(np.sqrt(spec.input_var)),
-            h, zp, gp, dp, dphi_all, zs, ds, ps, xnorm2, hn2, hn2s, st, np.zeros(width), phi, dphi,
+            h, zp, gp, dp, dphi_all, zs, ds, ps, hn2, hn2s, st, np.zeros(width), phi, dphi,
             act.a, act.b, kind, networks, batch, block)
 
     def run(phase):
@@ -377,9 +378,9 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
         raw = {"forward GEMM": timed(_M_FWD), "pointwise+stats": timed(_M_POINT), "backward GEMM": timed(_M_BWD),
                "RNG": timed(_M_RNG)}  # last: it overwrites the prepared weights and inputs with fresh draws
     seconds = _phase_table(raw, copy_s, ("pointwise+stats",))
-    gemm = 2.0 * networks * batch * width * width
+    forward = mlp_flops(spec.widths, networks, batch) / 2
     work = {"RNG": (networks * (depth * width * width + 2 * batch * width), "normals"),
-            "forward GEMM": (gemm * depth, "flops"), "backward GEMM": (gemm * (depth - 1), "flops")}
+            "forward GEMM": (forward, "flops"), "backward GEMM": (kernel.work["flops"] - forward, "flops")}
     order = ["RNG", "forward GEMM", "pointwise+stats", "backward GEMM"]
     return {k: seconds[k] for k in order}, work, shape | {"copy_baseline_seconds": copy_s}
 
@@ -553,7 +554,7 @@ def profile(name: str, params: dict, threads: int | None = None, cold_compile: b
     scaling = []
     for t in thread_counts(n_max):
         with numba_threads(t):
-            scaling.append({"threads": t, "seconds": float(np.median(kernel.time(repeat, min_seconds)))})
+            scaling.append({"threads": t, "seconds": limits.median_seconds(kernel.call, repeat, min_seconds, warmup=False)})
     for row in scaling:
         row["speedup"] = scaling[0]["seconds"] / row["seconds"]
         row["efficiency"] = row["speedup"] / row["threads"]

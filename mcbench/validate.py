@@ -190,16 +190,19 @@ def warm_up():
     a step that happened to include a one-off compilation.
     """
     from .mc import mlp_propagation, relu_moments
+    from .sampling import sample_mvn
     from .spec import MLPSpec
     from .theory import relu_moments as exact_relu
     from .theory.mlp import mlp_propagation as theory_mlp
 
     relu_moments([0.0, 0.0], np.eye(2), 256)
+    sample_mvn([0.0, 0.0], np.eye(2), 64)  # the seed-claim checks sample through it
     exact_relu([0.5, -0.5], [[1.0, 0.5], [0.5, 1.0]])
+    # One kernel compilation serves every activation (phi arrives as a function pointer);
+    # the theory maps differ: closed forms for relu, quadrature for tanh.
+    mlp_propagation(MLPSpec([4, 4, 4], "tanh", "he_normal"), 2, 4, pair_correlation=0.5)
     for act in ("relu", "tanh"):
-        spec = MLPSpec([4, 4, 4], act, "he_normal")
-        mlp_propagation(spec, 2, 4, pair_correlation=0.5)
-        theory_mlp(spec, pair_correlation=0.5)
+        theory_mlp(MLPSpec([4, 4, 4], act, "he_normal"), pair_correlation=0.5)
 
 
 def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: bool = False,

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats as _stats
+from .sampling import sample_mvn
 from .validate import Check, CheckOutput
 
 MAX_CLAIM_SAMPLES = 4_000_000
@@ -91,8 +92,6 @@ def _gaussian_of(claim):
 
 def claim_comparison(claim, n_samples, seed):
     """Comparison rows and the errata row of one claim (rows empty for statements)."""
-    from .sampling import sample_mvn
-
     check = f"seed/{claim.seed}/{claim.name}"
     errata = {"check": check, "claim": claim.name, "seed": claim.seed, "section": claim.section,
               "as_written": claim.as_written, "corrected": claim.corrected, "note": claim.note,

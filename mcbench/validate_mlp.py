@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import stats as _stats
 from .mc import mlp_propagation as mc_mlp
-from .spec import MLPSpec, linear
+from .spec import MLPSpec, activation_names, linear
 from .theory.mlp import mlp_propagation as theory_mlp
 from .theory.seed_claims import he_fan_out_spec
 from .validate import Check, CheckOutput
@@ -218,8 +218,6 @@ def _he_fan_out(cfg):
 
 
 def checks():
-    from .spec import activation_names
-
     out = [
         Check("mlp/linear-variance", _run_specs("mlp/linear", LINEAR_NETS, ("q", "qtilde")), cost=2,
               description="linear nets: 1/n_in keeps forward, 1/n_out keeps backward, Xavier's ratios"),

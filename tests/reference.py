@@ -78,6 +78,8 @@ def independent_networks(spec, n_samples, rng):
     bias), input x ~ N(0, input_var I) and v ~ N(0, I); drawn in the order x,
     W^1..W^L, v.
     """
+    if spec.weight_distribution() != "normal" or spec.bias[0] != "zero":
+        raise ValueError(f"independent_networks draws Gaussian weights and no bias; got {spec.label()}")
     widths = spec.widths
     x = rng.standard_normal((n_samples, widths[0])) * math.sqrt(spec.input_var)
     weights = [rng.standard_normal((n_samples, n_out, n_in)) * math.sqrt(var)
@@ -86,16 +88,17 @@ def independent_networks(spec, n_samples, rng):
     return forward_backward(x, weights, [0.0] * spec.depth, spec.activation, v)
 
 
-def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
-    """Plain-numpy forward/backward pass replaying the kernel's random draws.
+def mlp_sums_reference(spec, n_networks, n_inputs, seed, pair_c=None):
+    """Plain-numpy forward/backward pass replaying the kernel's random draws, all inputs at once.
 
-    Draw order per network (stream = chunk ``k`` of the seed's key): weights
-    and biases layer by layer, then per block of inputs: the inputs, then v.
+    Per network k: stream k of the seed's key gives the weights and biases
+    layer by layer, then the inputs; stream ``BACKWARD_STREAM + k`` gives v.
     Returns the per-network, per-layer quantities the kernel summarises:
     dict name -> array (n_networks, L); with ``pair_c``, ``pair_*`` are the
     per-pair averages of z_a, z_b, z_a^2, z_b^2 and z_a z_b.
     """
     from mcbench import _rng
+    from mcbench.mc.mlp import BACKWARD_STREAM
 
     key = _rng.stream_key(seed)
     widths = spec.widths
@@ -113,8 +116,9 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
         return buf
 
     for k in range(n_networks):
-        state = np.empty(4, np.uint64)
+        state, v_state = np.empty(4, np.uint64), np.empty(4, np.uint64)
         _rng.chunk_state(key, k, state)
+        _rng.chunk_state(key, BACKWARD_STREAM + k, v_state)
         weights, biases = [], []
         for l in range(depth):
             shape = (widths[l + 1], widths[l])
@@ -129,33 +133,32 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, block, pair_c=None):
                 biases.append(normals(state, widths[l + 1]) * np.sqrt(value))
             else:
                 biases.append(np.full(widths[l + 1], value if kind == "constant" else 0.0))
-        for start in range(0, n_inputs, block):
-            rows = min(block, n_inputs - start)
-            x = normals(state, (rows, widths[0]))
-            if pair_c is not None:
-                x[1::2] = pair_c * x[0::2] + np.sqrt(1 - pair_c**2) * x[1::2]
-            x *= np.sqrt(spec.input_var)
-            x2[k] += (x**2).sum()
-            v = normals(state, (rows, widths[-1]))
-            hs, zs, deltas = forward_backward(x, weights, biases, act, v)
-            for l, z in enumerate(zs):
-                out["z_mean"][k, l] += z.sum()
-                out["z2"][k, l] += (z**2).sum()
-                out["phi2"][k, l] += (hs[l + 1] ** 2).sum()
-                out["dphi2"][k, l] += (act.derivative(z) ** 2).sum()
-                ratio = (hs[l + 1] ** 2).sum(1) / (x**2).sum(1)
-                out["ratio"][k, l] += ratio.sum()
-                out["ratio2"][k, l] += (ratio**2).sum()
-                if pair_c is not None:  # rows 2p and 2p + 1 are the two inputs of pair p
-                    za, zb = z[0::2], z[1::2]
-                    out["pair_a"][k, l] += za.sum()
-                    out["pair_b"][k, l] += zb.sum()
-                    out["pair_aa"][k, l] += (za * za).sum()
-                    out["pair_bb"][k, l] += (zb * zb).sum()
-                    out["pair_ab"][k, l] += (za * zb).sum()
-            for l, delta in enumerate(deltas):
-                out["qtilde"][k, l] += (delta**2).sum()
-                out["wgrad_ms"][k, l] += ((delta**2).sum(1) * (hs[l] ** 2).sum(1)).sum()
+        # One block: the kernel draws the same inputs and v however it cuts them into blocks.
+        x = normals(state, (n_inputs, widths[0]))
+        if pair_c is not None:
+            x[1::2] = pair_c * x[0::2] + np.sqrt(1 - pair_c**2) * x[1::2]
+        x *= np.sqrt(spec.input_var)
+        x2[k] += (x**2).sum()
+        v = normals(v_state, (n_inputs, widths[-1]))
+        hs, zs, deltas = forward_backward(x, weights, biases, act, v)
+        for l, z in enumerate(zs):
+            out["z_mean"][k, l] += z.sum()
+            out["z2"][k, l] += (z**2).sum()
+            out["phi2"][k, l] += (hs[l + 1] ** 2).sum()
+            out["dphi2"][k, l] += (act.derivative(z) ** 2).sum()
+            ratio = (hs[l + 1] ** 2).sum(1) / (x**2).sum(1)
+            out["ratio"][k, l] += ratio.sum()
+            out["ratio2"][k, l] += (ratio**2).sum()
+            if pair_c is not None:  # rows 2p and 2p + 1 are the two inputs of pair p
+                za, zb = z[0::2], z[1::2]
+                out["pair_a"][k, l] += za.sum()
+                out["pair_b"][k, l] += zb.sum()
+                out["pair_aa"][k, l] += (za * za).sum()
+                out["pair_bb"][k, l] += (zb * zb).sum()
+                out["pair_ab"][k, l] += (za * zb).sum()
+        for l, delta in enumerate(deltas):
+            out["qtilde"][k, l] += (delta**2).sum()
+            out["wgrad_ms"][k, l] += ((delta**2).sum(1) * (hs[l] ** 2).sum(1)).sum()
     fan_out = np.asarray(widths[1:], float)
     fan_in = np.asarray(widths[:-1], float)
     for name in ("z_mean", "z2", "phi2", "dphi2", "qtilde"):

@@ -127,6 +127,8 @@ def test_a_killed_nightly_leaves_no_partial_run_or_corrupt_history(tmp_path):
                 assert (run / "report.md").is_file() and (run / "kernels.csv").is_file(), run
         history = pd.read_csv(tmp_path / "history.csv")  # parses: never half-written
         assert len(history) >= len(good_history)
-    # The next run sweeps the killed runs' hidden temporaries.
+    # The next run sweeps the killed runs' hidden temporaries, including one planted under the
+    # dead pid (the kills above need not have left any, and the sweep must be seen to work).
+    (tmp_path / f".tmp-{proc.pid}-planted").mkdir(exist_ok=True)
     run_to_completion()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

@@ -10,6 +10,11 @@ the backward signal starts as ``delta^L = v`` and follows
 ``delta^l = phi'(z^l) * (W^{l+1})^T delta^{l+1}``. Per-sample weight gradients
 are ``dJ/dW^l_ij = delta^l_i h^{l-1}_j`` with ``h^0 = x``.
 
+Network k draws its weights, biases and inputs, in that order, from stream
+k of the seed, and its backward seeds v from stream ``BACKWARD_STREAM + k``:
+how the inputs are cut into blocks changes no draw, only the order of
+float64 sums.
+
 Every statistic is first averaged within a network (over its inputs and
 units); the networks are independent replicates, so each reported estimate is
 the mean over networks and its ``_se`` the standard deviation across networks
@@ -22,7 +27,9 @@ one backward (``g = delta W``), with every elementwise statistic fused into a
 single pass over each GEMM's output. Networks run in parallel (``prange``),
 BLAS single-threaded inside; inputs are processed in blocks of at most 512
 so that each network's stored activations stay within ``memory_budget``
-bytes. ReLU and linear activations store no derivative array (ReLU uses the
+bytes. A network in flight holds its weights besides (sum n_{l-1} n_l values:
+168 MB at width 1024, depth 20, float64), so the peak is about
+threads x (weights + memory_budget). ReLU and linear activations store no derivative array (ReLU uses the
 sign of h as its mask).
 """
 
@@ -46,14 +53,17 @@ from ..spec import MLPSpec
 
 _KIND_GENERIC, _KIND_RELU, _KIND_LINEAR = 0, 1, 2
 
+#: Network k's backward seeds v come from stream BACKWARD_STREAM + k (far above any network index).
+BACKWARD_STREAM = 1 << 40
+
 #: Inputs per block, at most. Single-threaded GEMMs of (rows x n) @ (n x n)
 #: reach their plateau by about 512 rows (measured at n = 256 and 1024, float32
 #: and float64); larger blocks only push each layer's activations out of cache
 #: before the pointwise pass reads them (width 256: 2800 rows ran 10-15% slower).
 BLOCK_ROWS = 512
 #: Stored-activation bytes per network in flight (each thread holds one
-#: network at a time). Width 1024, depth 20, float64 needs 97 MB for a full
-#: 512-row block; wider or deeper networks get smaller blocks.
+#: network at a time; its weights come on top). Width 1024, depth 20, float64
+#: needs 97 MB for a full 512-row block; wider or deeper networks get smaller blocks.
 DEFAULT_MEMORY_BUDGET = 128 * 2**20
 
 
@@ -210,7 +220,7 @@ def _draw_weights(state, wl, std, uniform):
 
 @njit(cache=True)
 def _draw_inputs(state, x, input_std, pair_c, xnorm2):
-    """Inputs x (rows, n0) ~ N(0, input_std^2 I) in place, and xnorm2[s] = ||x_s||^2.
+    """Inputs x (rows, n0) ~ N(0, input_std^2 I) in place, and xnorm2[s] = ||x_s||^2 (s < rows).
 
     Unless pair_c is NaN, rows 2p and 2p + 1 are a pair with correlation pair_c.
     """
@@ -235,12 +245,15 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
     """One network: draw its weights, push all its inputs through in blocks.
 
     ``stats`` is (depth + 1, N_STATS): row 0 holds sum ||x||^2 (in S_PHI2),
-    row l the sums of layer l. The network's stream is chunk ``net`` of
-    ``key``: weights and biases first, then per block the inputs and v.
+    row l the sums of layer l. Stream ``net`` of ``key`` gives the weights
+    and biases, then the inputs block by block; stream ``BACKWARD_STREAM +
+    net`` gives v.
     """
     depth = widths.shape[0] - 1
     state = np.empty(4, np.uint64)
     chunk_state(key, net, state)
+    v_state = np.empty(4, np.uint64)
+    chunk_state(key, BACKWARD_STREAM + net, v_state)
 
     w_off = np.zeros(depth + 1, np.int64)
     h_off = np.zeros(depth + 2, np.int64)
@@ -254,9 +267,7 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
         _draw_weights(state, weights[w_off[l]:w_off[l + 1]], w_std[l], uniform)
         bl = biases[h_off[l + 1]:h_off[l + 2]]
         if bias_kind == 1:
-            fill_normals(state, bl)
-            for i in range(bl.size):
-                bl[i] *= bias_value
+            _draw_weights(state, bl, bias_value, False)
         elif bias_kind == 2:
             bl[:] = bias_value
 
@@ -268,16 +279,14 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
     dphi_all = np.empty(block * h_off[depth + 1] if generic else 1, dtype_probe.dtype)
     delta_a = np.empty(block * max_w, dtype_probe.dtype)
     delta_b = np.empty(block * max_w, dtype_probe.dtype)
-    xnorm2 = np.empty(block)
     hn2 = np.empty((depth + 1, block))
 
     for start in range(0, n_inputs, block):
         rows = min(block, n_inputs - start)
         x = h_all[:rows * widths[0]].reshape(rows, widths[0])
-        _draw_inputs(state, x, input_std, pair_c, xnorm2)
+        _draw_inputs(state, x, input_std, pair_c, hn2[0])
         for s in range(rows):
-            hn2[0, s] = xnorm2[s]
-            stats[0, S_PHI2] += xnorm2[s]
+            stats[0, S_PHI2] += hn2[0, s]
 
         for l in range(depth):
             n_in = widths[l]
@@ -293,13 +302,13 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
                 dl = dphi_all[rows * h_off[l + 1]:rows * h_off[l + 1] + rows * n_out].reshape(rows, n_out)
             else:
                 dl = z  # unused
-            _forward_pointwise(z, bl, phi, dphi, a, b, kind, dl, xnorm2, hn2[l + 1], stats[l + 1])
+            _forward_pointwise(z, bl, phi, dphi, a, b, kind, dl, hn2[0], hn2[l + 1], stats[l + 1])
 
         # Backward: delta^L = v, then delta^l = phi'(z^l) * (delta^{l+1} W^{l+1}); the layer's
         # statistics are taken in the pass that applies phi'.
         n_last = widths[depth]
         delta = delta_a[:rows * n_last].reshape(rows, n_last)
-        fill_normals(state, delta)
+        fill_normals(v_state, delta)
         _backward_pointwise(delta, delta, delta, _KIND_LINEAR, 1.0, hn2[depth - 1], stats[depth])
         use_a = True
         for l in range(depth - 1, 0, -1):
@@ -351,9 +360,9 @@ def block_size(spec: MLPSpec, n_inputs: int, itemsize: int, memory_budget: int, 
     """
     widths = np.asarray(spec.widths)
     arrays = 2 if _kind_code(spec.activation) == _KIND_GENERIC else 1
-    per_row = itemsize * (arrays * widths.sum() + 2 * widths.max()) + 8 * (len(widths) + 1)
+    per_row = itemsize * (arrays * widths.sum() + 2 * widths.max()) + 8 * len(widths)
     block = int(min(n_inputs, BLOCK_ROWS, max(2, memory_budget // per_row)))
-    return block - (block % 2) if pairs and block > 1 else block
+    return block - (block % 2) if pairs else block  # n_inputs is even with pairs, so block >= 2
 
 
 def _mean_se(x):
@@ -363,15 +372,17 @@ def _mean_se(x):
     return x.mean(axis=0), se
 
 
-def mlp_flops(widths, n_networks: int, n_inputs: int) -> float:
-    """Flops credited to one Monte Carlo run: 4 n_{l-1} n_l per input, layer and network.
+def mlp_flops(widths, n_networks: int, n_inputs: int, executed: bool = False) -> float:
+    """Flops of one Monte Carlo run's GEMMs.
 
-    The convention of the MLP benchmark: a forward and a backward
-    (data-gradient) GEMM per layer. The kernel skips the first layer's
-    backward GEMM (nothing needs delta^0), so it executes slightly fewer.
+    Default: the MLP benchmark's convention, 4 n_{l-1} n_l per input, layer and
+    network (a forward and a backward data-gradient GEMM per layer).
+    ``executed=True``: what the kernel runs, which skips the first layer's
+    backward GEMM (nothing needs delta^0): 2 n_0 n_1 per input fewer.
     """
     w = np.asarray(widths, dtype=float)
-    return 4.0 * n_networks * n_inputs * float(np.sum(w[:-1] * w[1:]))
+    credited = 4.0 * n_networks * n_inputs * float(np.sum(w[:-1] * w[1:]))
+    return credited - 2.0 * n_networks * n_inputs * w[0] * w[1] if executed else credited
 
 
 def summarize(stats, spec: MLPSpec, n_inputs: int, pairs: bool) -> pd.DataFrame:
@@ -448,8 +459,9 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
         Inputs per network; with ``pair_correlation`` it must be even (they
         go through as n_inputs / 2 correlated pairs).
     seed : int or numpy.random.SeedSequence
-        Network k draws from the stream (seed, k): same seed, same numbers,
-        for any thread count.
+        Network k draws from the streams (seed, k) and (seed,
+        ``BACKWARD_STREAM`` + k): same seed, same numbers, for any thread
+        count, and the same draws for any ``memory_budget``.
     dtype : float32 or float64
         Dtype of weights, activations and GEMMs (statistics accumulate in float64).
     pair_correlation : float in [-1, 1], optional
@@ -457,9 +469,9 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     memory_budget : int
         Bytes of stored activations per network in flight (default 128 MiB);
         each thread holds one network at a time, so the peak is about
-        threads x memory_budget. It bounds the input block (at most
-        ``BLOCK_ROWS`` = 512 inputs), which changes speed, not accuracy;
-        the numbers depend on it only through the block size.
+        threads x (weights + memory_budget). It bounds the input block (at
+        most ``BLOCK_ROWS`` = 512 inputs), which changes speed, not the
+        draws: results differ only in the round-off of the float64 sums.
     threads : int, optional
         Numba threads (BLAS is pinned to 1 thread during the call).
 
@@ -501,9 +513,9 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     key = stream_key(seed)
     widths = np.asarray(spec.widths, dtype=np.int64)
     w_std = np.sqrt(spec.layer_weight_vars())
+    block = block_size(spec, n_inputs, dt.itemsize, memory_budget, pairs)
     with numba_threads(threads) as n_threads, single_threaded_blas():
         slots = min(n_threads, n_networks)
-        block = block_size(spec, n_inputs, dt.itemsize, memory_budget, pairs)
         args = (key, widths, w_std, spec.weight_distribution() == "uniform", bias_kind, bias_value,
                 float(np.sqrt(spec.input_var)), c0, *act.kernel_functions(), act.a, act.b, _kind_code(act),
                 n_networks, n_inputs, block, np.zeros(1, dt), slots)
