@@ -203,26 +203,29 @@ class _Evaluations:
     track_evaluations_per_second.unit = "evaluations/s"
 
 
-class SampleMVN(_RngBound, _KernelBenchmark):
+class _GaussianKernel(_RngBound, _KernelBenchmark):
+    """n x d Gaussian samples, n = ``normals`` / d: the same RNG work at every d."""
+
+    normals = 0
+    params = [[16, 64, 256], DTYPES, THREADS]
+    param_names = ["d", "dtype", "threads"]
+
+    def problem(self, d, dtype, threads):
+        return {"d": d, "n": self.normals // d, "dtype": dtype}, threads
+
+
+class SampleMVN(_GaussianKernel):
     """``mcbench.sample_mvn``: n x d samples of N(mean, cov) (RNG, TRMM, output writes)."""
 
     kernel = "sample_mvn"
-    params = [[16, 64, 256], DTYPES, THREADS]
-    param_names = ["d", "dtype", "threads"]
-
-    def problem(self, d, dtype, threads):
-        return {"d": d, "n": 2**21 // d, "dtype": dtype}, threads
+    normals = 2**21
 
 
-class ReluMoments(_RngBound, _KernelBenchmark):
+class ReluMoments(_GaussianKernel):
     """``mcbench.mc.relu_moments``: the fused RNG -> TRMM -> ReLU -> SYRK -> merge kernel."""
 
     kernel = "relu_moments"
-    params = [[16, 64, 256], DTYPES, THREADS]
-    param_names = ["d", "dtype", "threads"]
-
-    def problem(self, d, dtype, threads):
-        return {"d": d, "n": 2**22 // d, "dtype": dtype}, threads
+    normals = 2**22
 
     def track_efficiency(self, cache, *params):
         """Statistical efficiency: 1 / (mean(cov_se)^2 * seconds per call).
