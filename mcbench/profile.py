@@ -96,8 +96,8 @@ from .mc.mlp import (
     _draw_weights,
     _forward_pointwise,
     _kind_code,
-    _KIND_GENERIC,
     _KIND_LINEAR,
+    _factor_dtype,
     block_size,
     mlp_flops,
 )
@@ -159,18 +159,19 @@ _M_COPY, _M_RNG, _M_FWD, _M_POINT, _M_BWD, _M_PREPARE = range(6)
 
 
 @njit(cache=True)
-def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all, zs, ds, ps, hn2,
+def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, factor, zs, ds, ps, hn2,
                    hn2s, st, bias, phi, dphi, a, b, kind, n_inputs, block):
     """One phase of one network, over all its input blocks (uniform widths).
 
-    ``h``, ``zp``, ``gp``, ``dp``, ``dphi_all`` (depth + 1, block, width) hold
+    ``h``, ``zp``, ``gp``, ``dp``, ``factor`` (depth + 1, block, width) hold
     one block's activations, pre-activations, pre-mask backward products,
-    deltas and phi'(z), filled by ``_M_PREPARE`` through the kernel's own
-    functions; timed phases read them and write the scratch ``zs``, ``ds``,
-    ``ps`` (block, width), so every repetition sees the same data.
+    deltas and what the backward pass reads of each layer (the ReLU mask or
+    phi'(z), in the kernel's dtype for it), filled by ``_M_PREPARE`` through
+    the kernel's own functions; timed phases read them and write the scratch
+    ``zs``, ``ds``, ``ps`` (block, width), so every repetition sees the same
+    data.
     """
     depth = w.shape[0]
-    generic = kind == _KIND_GENERIC
     state = np.empty(4, np.uint64)
     if phase == _M_RNG:
         chunk_state(key, net, state)
@@ -183,14 +184,13 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all
         for l in range(depth):
             np.dot(h[l], w[l].T, zp[l + 1])
             h[l + 1][:] = zp[l + 1]
-            _forward_pointwise(h[l + 1], bias, phi, dphi, a, b, kind, dphi_all[l + 1] if generic else h[l + 1],
-                               hn2[0], hn2[l + 1], st[l + 1])
+            _forward_pointwise(h[l + 1], bias, phi, dphi, a, b, kind, factor[l + 1], hn2[0], hn2[l + 1], st[l + 1])
         chunk_state(key, BACKWARD_STREAM + net, state)
         fill_normals(state, dp[depth])
         for l in range(depth - 1, 0, -1):
             np.dot(dp[l + 1], w[l], gp[l])
             dp[l][:] = gp[l]
-            _backward_pointwise(dp[l], h[l], dphi_all[l] if generic else dp[l], kind, a, hn2[l - 1], st[l])
+            _backward_pointwise(dp[l], factor[l], kind, a, hn2[l - 1], st[l])
         return
     for start in range(0, n_inputs, block):
         rows = min(block, n_inputs - start)
@@ -207,28 +207,27 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, dphi_all
             for l in range(depth):
                 zs[:rows] = zp[l + 1, :rows]
                 if phase == _M_POINT:
-                    _forward_pointwise(zs[:rows], bias, phi, dphi, a, b, kind, ps[:rows] if generic else zs[:rows],
-                                       hn2[0, :rows], hn2s[:rows], st[l + 1])
+                    _forward_pointwise(zs[:rows], bias, phi, dphi, a, b, kind, ps[:rows], hn2[0, :rows], hn2s[:rows],
+                                       st[l + 1])
             for l in range(depth, 0, -1):
                 ds[:rows] = dp[depth, :rows] if l == depth else gp[l, :rows]
                 if phase != _M_POINT:
                     continue
                 if l == depth:  # delta^L = v: statistics only, as in the kernel
-                    _backward_pointwise(ds[:rows], ds[:rows], ds[:rows], _KIND_LINEAR, 1.0, hn2[l - 1, :rows], st[l])
+                    _backward_pointwise(ds[:rows], ps[:0], _KIND_LINEAR, 1.0, hn2[l - 1, :rows], st[l])
                 else:
-                    _backward_pointwise(ds[:rows], h[l, :rows], dphi_all[l, :rows] if generic else ds[:rows], kind, a,
-                                        hn2[l - 1, :rows], st[l])
+                    _backward_pointwise(ds[:rows], factor[l, :rows], kind, a, hn2[l - 1, :rows], st[l])
 
 
 @njit(parallel=True, cache=True)
-def _network_phases(phase, key, w, w_std, input_std, h, zp, gp, dp, dphi_all, zs, ds, ps, hn2, hn2s, st,
+def _network_phases(phase, key, w, w_std, input_std, h, zp, gp, dp, factor, zs, ds, ps, hn2, hn2s, st,
                     bias, phi, dphi, a, b, kind, n_networks, n_inputs, block):
     """Run ``phase`` for every network, ``w.shape[0]`` networks at a time, as ``_mlp_kernel`` does."""
     slots = w.shape[0]
     for wave in range(0, n_networks, slots):
         width = min(slots, n_networks - wave)
         for s in prange(width):
-            _network_phase(phase, key, wave + s, w[s], w_std, input_std, h[s], zp[s], gp[s], dp[s], dphi_all[s],
+            _network_phase(phase, key, wave + s, w[s], w_std, input_std, h[s], zp[s], gp[s], dp[s], factor[s],
                            zs[s], ds[s], ps[s], hn2[s], hn2s[s], st[s], bias, phi, dphi, a, b, kind,
                            n_inputs, block)
 
@@ -263,7 +262,7 @@ def problem_shape(kernel, threads: int) -> dict:
         width, networks = p["width"], p["networks"]
         spec = MLPSpec([width] * (p["depth"] + 1), p["activation"], p["init"])
         slots = min(threads, networks)
-        block = block_size(spec, p["batch"], dtype.itemsize, DEFAULT_MEMORY_BUDGET, False)
+        block = block_size(spec, p["batch"], dtype, DEFAULT_MEMORY_BUDGET, False)
         return {"width": width, "depth": p["depth"], "batch": p["batch"], "networks": networks, "block": block,
                 "slots": slots, "dtype": dtype.name, "gemm_rows": block, "gemm_d": width}
     if kernel.name not in ("relu_moments", "sample_mvn"):
@@ -355,15 +354,16 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
     kind = _kind_code(act)
     layers = (slots, depth + 1, block, width)
     h, zp, gp, dp = (np.zeros(layers, dtype) for _ in range(4))
-    dphi_all = np.zeros(layers if kind == _KIND_GENERIC else (slots, 1, 1, 1), dtype)
-    zs, ds, ps = (np.zeros((slots, block, width), dtype) for _ in range(3))
+    factor = np.zeros(layers, _factor_dtype(kind, dtype))
+    zs, ds = (np.zeros((slots, block, width), dtype) for _ in range(2))
+    ps = np.zeros((slots, block, width), factor.dtype)
     w = np.empty((slots, depth, width, width), dtype)
     hn2s = np.ones((slots, block))
     hn2 = np.ones((slots, depth + 1, block))
     st = np.zeros((slots, depth + 1, N_STATS))
     phi, dphi = act.kernel_functions()
     args = (stream_key(p["seed"]), w, np.sqrt(spec.layer_weight_vars()), float(np.sqrt(spec.input_var)),
-            h, zp, gp, dp, dphi_all, zs, ds, ps, hn2, hn2s, st, np.zeros(width), phi, dphi,
+            h, zp, gp, dp, factor, zs, ds, ps, hn2, hn2s, st, np.zeros(width), phi, dphi,
             act.a, act.b, kind, networks, batch, block)
 
     def run(phase):

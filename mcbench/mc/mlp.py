@@ -25,12 +25,14 @@ Performance
 The work is GEMM-bound: one BLAS GEMM per layer forward (``z = h W^T``) and
 one backward (``g = delta W``), with every elementwise statistic fused into a
 single pass over each GEMM's output. Networks run in parallel (``prange``),
-BLAS single-threaded inside; inputs are processed in blocks of at most 512
-so that each network's stored activations stay within ``memory_budget``
-bytes. A network in flight holds its weights besides (sum n_{l-1} n_l values:
-168 MB at width 1024, depth 20, float64), so the peak is about
-threads x (weights + memory_budget). ReLU and linear activations store no derivative array (ReLU uses the
-sign of h as its mask).
+BLAS single-threaded inside; inputs are processed in blocks of at most 512.
+Activations flow through two block-sized buffers (each GEMM writes into
+memory that is already in cache), and of every layer only what the backward
+pass reads is kept: one byte of mask per unit for ReLU, phi'(z) for generic
+activations, nothing for linear. That store stays within ``memory_budget``
+bytes per network; a network in flight holds its weights besides (sum
+n_{l-1} n_l values: 168 MB at width 1024, depth 20, float64), so the peak is
+about threads x (weights + memory_budget).
 """
 
 from __future__ import annotations
@@ -58,12 +60,15 @@ BACKWARD_STREAM = 1 << 40
 
 #: Inputs per block, at most. Single-threaded GEMMs of (rows x n) @ (n x n)
 #: reach their plateau by about 512 rows (measured at n = 256 and 1024, float32
-#: and float64); larger blocks only push each layer's activations out of cache
-#: before the pointwise pass reads them (width 256: 2800 rows ran 10-15% slower).
+#: and float64); larger blocks push the two activation buffers out of cache
+#: (width 1024, float64: 1024 and 2048 rows ran 8% slower; width 256, float32:
+#: 256 to 2048 rows within 10% of each other, 512 and 1024 best).
 BLOCK_ROWS = 512
-#: Stored-activation bytes per network in flight (each thread holds one
-#: network at a time; its weights come on top). Width 1024, depth 20, float64
-#: needs 97 MB for a full 512-row block; wider or deeper networks get smaller blocks.
+#: Bytes per network in flight for the activation buffers and the per-layer
+#: backward store (each thread holds one network at a time; its weights come
+#: on top). A full 512-row block at width 1024, depth 20, float64 needs 19 MB
+#: for ReLU and 92 MB for a generic activation; wider or deeper networks get
+#: smaller blocks.
 DEFAULT_MEMORY_BUDGET = 128 * 2**20
 
 
@@ -77,14 +82,16 @@ _REDUCE = {"reassoc", "contract"}
 
 
 @njit(cache=True, fastmath=_REDUCE)
-def _forward_pointwise(z, bias, phi, dphi, a, b, kind, dphi_out, xnorm2, hn2_out, st):
+def _forward_pointwise(z, bias, phi, dphi, a, b, kind, factor_out, xnorm2, hn2_out, st):
     """In place z <- phi(z + bias), accumulating the layer's forward statistics.
 
     phi and dphi are C function pointers (see Activation.kernel_functions);
     ReLU and linear are inlined instead, as their call would cost more than
-    their arithmetic. dphi_out receives phi'(z) for generic activations.
-    xnorm2 holds ||x_s||^2; hn2_out receives ||h^l_s||^2 (for the norm ratio,
-    and for the next layer's weight-gradient term).
+    their arithmetic. factor_out receives what the backward pass needs of
+    this layer: the mask z + bias > 0 (uint8) for ReLU, phi'(z + bias) for
+    generic activations, nothing for linear. xnorm2 holds ||x_s||^2; hn2_out
+    receives ||h^l_s||^2 (for the norm ratio, and for the next layer's
+    weight-gradient term).
     """
     rows, n = z.shape
     s_z = 0.0
@@ -102,11 +109,13 @@ def _forward_pointwise(z, bias, phi, dphi, a, b, kind, dphi_out, xnorm2, hn2_out
             for i in range(n):
                 v = np.float64(z[s, i]) + bias[i]
                 h = max(v, 0.0)
+                on = v > 0
                 row_z += v
                 row_z2 += v * v
                 row_h2 += h * h
-                row_d2 += 1.0 if v > 0 else 0.0
+                row_d2 += 1.0 if on else 0.0
                 z[s, i] = h
+                factor_out[s, i] = on
         elif kind == _KIND_LINEAR:
             for i in range(n):
                 v = np.float64(z[s, i]) + bias[i]
@@ -126,7 +135,7 @@ def _forward_pointwise(z, bias, phi, dphi, a, b, kind, dphi_out, xnorm2, hn2_out
                 row_h2 += h * h
                 row_d2 += g * g
                 z[s, i] = h
-                dphi_out[s, i] = g
+                factor_out[s, i] = g
         s_z += row_z
         s_z2 += row_z2
         s_phi2 += row_h2
@@ -169,24 +178,25 @@ def _pair_statistics(z_pre, bias, st):
 
 
 @njit(cache=True, fastmath=_REDUCE)
-def _backward_pointwise(delta, h, dphi_arr, kind, a, hn2_prev, st):
+def _backward_pointwise(delta, factor, kind, a, hn2_prev, st):
     """In place delta <- delta * phi'(z^l), and layer l's backward statistics in the same pass.
 
-    phi'(z^l) is the mask h > 0 for ReLU, the constant a for linear and
-    dphi_arr otherwise. Accumulates sum delta^2 (for E[(delta^l)^2]) and the
-    per-sample weight-gradient numerator sum_s ||delta_s||^2 ||h^{l-1}_s||^2
-    (hn2_prev holds ||h^{l-1}_s||^2). delta^L = v needs no derivative: call
-    with the linear kind and a = 1 (exact).
+    phi'(z^l) is the stored mask (``factor``, uint8) for ReLU, the constant a
+    for linear and the stored phi'(z^l) (``factor``) otherwise. Accumulates
+    sum delta^2 (for E[(delta^l)^2]) and the per-sample weight-gradient
+    numerator sum_s ||delta_s||^2 ||h^{l-1}_s||^2 (hn2_prev holds
+    ||h^{l-1}_s||^2). delta^L = v needs no derivative: call with the linear
+    kind and a = 1 (exact).
     """
     rows, n = delta.shape
-    zero = delta.dtype.type(0)  # same-typed select: vectorises; a branch on the sign mispredicts half the time
+    zero = delta.dtype.type(0)  # same-typed select: vectorises; a branch on the mask mispredicts half the time
     s_d2 = 0.0
     s_w = 0.0
     for s in range(rows):
         row = 0.0
         if kind == _KIND_RELU:
             for i in range(n):
-                d = delta[s, i] if h[s, i] > zero else zero
+                d = delta[s, i] if factor[s, i] else zero
                 delta[s, i] = d
                 row += np.float64(d) * d
         elif kind == _KIND_LINEAR:
@@ -196,7 +206,7 @@ def _backward_pointwise(delta, h, dphi_arr, kind, a, hn2_prev, st):
                 row += d * d
         else:
             for i in range(n):
-                delta[s, i] *= dphi_arr[s, i]
+                delta[s, i] *= factor[s, i]
                 d = np.float64(delta[s, i])
                 row += d * d
         s_d2 += row
@@ -240,14 +250,26 @@ def _draw_inputs(state, x, input_std, pair_c, xnorm2):
 
 
 @njit(cache=True)
+def _rows(flat, rows, offset, n):
+    """The (rows, n) block at ``rows * offset`` of a flat per-layer store (offsets count units, not values)."""
+    return flat[rows * offset:rows * (offset + n)].reshape(rows, n)
+
+
+@njit(cache=True)
 def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
-             phi, dphi, a, b, kind, n_inputs, block, dtype_probe, stats):
+             phi, dphi, a, b, kind, n_inputs, block, dtype_probe, factor_probe, stats):
     """One network: draw its weights, push all its inputs through in blocks.
 
     ``stats`` is (depth + 1, N_STATS): row 0 holds sum ||x||^2 (in S_PHI2),
     row l the sums of layer l. Stream ``net`` of ``key`` gives the weights
     and biases, then the inputs block by block; stream ``BACKWARD_STREAM +
     net`` gives v.
+
+    Activations live in two block-sized buffers, each GEMM writing into the
+    one its input is not in, so every GEMM writes to memory that is already
+    in cache. Per layer only what the backward pass needs is kept
+    (``factor_probe``'s dtype): the ReLU mask as one byte, phi'(z) for generic
+    activations, nothing for linear (the buffer is then one layer of scratch).
     """
     depth = widths.shape[0] - 1
     state = np.empty(4, np.uint64)
@@ -256,16 +278,15 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
     chunk_state(key, BACKWARD_STREAM + net, v_state)
 
     w_off = np.zeros(depth + 1, np.int64)
-    h_off = np.zeros(depth + 2, np.int64)
+    b_off = np.zeros(depth + 1, np.int64)  # layer l + 1's biases and stored factors start at unit b_off[l]
     for l in range(depth):
         w_off[l + 1] = w_off[l] + widths[l] * widths[l + 1]
-    for l in range(depth + 1):
-        h_off[l + 1] = h_off[l] + widths[l]
+        b_off[l + 1] = b_off[l] + widths[l + 1]
     weights = np.empty(w_off[depth], dtype_probe.dtype)
-    biases = np.zeros(h_off[depth + 1])
+    biases = np.zeros(b_off[depth])
     for l in range(depth):
         _draw_weights(state, weights[w_off[l]:w_off[l + 1]], w_std[l], uniform)
-        bl = biases[h_off[l + 1]:h_off[l + 2]]
+        bl = biases[b_off[l]:b_off[l + 1]]
         if bias_kind == 1:
             _draw_weights(state, bl, bias_value, False)
         elif bias_kind == 2:
@@ -274,17 +295,17 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
     max_w = 0
     for l in range(depth + 1):
         max_w = max(max_w, widths[l])
-    h_all = np.empty(block * h_off[depth + 1], dtype_probe.dtype)
-    generic = kind == _KIND_GENERIC
-    dphi_all = np.empty(block * h_off[depth + 1] if generic else 1, dtype_probe.dtype)
-    delta_a = np.empty(block * max_w, dtype_probe.dtype)
-    delta_b = np.empty(block * max_w, dtype_probe.dtype)
+    stored = kind != _KIND_LINEAR
+    f_off = b_off if stored else np.zeros(depth + 1, np.int64)
+    factors = np.empty(block * (b_off[depth] if stored else max_w), factor_probe.dtype)
+    buf_a = np.empty(block * max_w, dtype_probe.dtype)
+    buf_b = np.empty(block * max_w, dtype_probe.dtype)
     hn2 = np.empty((depth + 1, block))
 
     for start in range(0, n_inputs, block):
         rows = min(block, n_inputs - start)
-        x = h_all[:rows * widths[0]].reshape(rows, widths[0])
-        _draw_inputs(state, x, input_std, pair_c, hn2[0])
+        h_prev = _rows(buf_a, rows, 0, widths[0])
+        _draw_inputs(state, h_prev, input_std, pair_c, hn2[0])
         for s in range(rows):
             stats[0, S_PHI2] += hn2[0, s]
 
@@ -292,45 +313,35 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
             n_in = widths[l]
             n_out = widths[l + 1]
             w = weights[w_off[l]:w_off[l + 1]].reshape(n_out, n_in)
-            h_prev = h_all[rows * h_off[l]:rows * h_off[l] + rows * n_in].reshape(rows, n_in)
-            z = h_all[rows * h_off[l + 1]:rows * h_off[l + 1] + rows * n_out].reshape(rows, n_out)
+            z = _rows(buf_b if l % 2 == 0 else buf_a, rows, 0, n_out)
             np.dot(h_prev, w.T, z)
-            bl = biases[h_off[l + 1]:h_off[l + 2]]
+            bl = biases[b_off[l]:b_off[l + 1]]
             if pair_c == pair_c:
                 _pair_statistics(z, bl, stats[l + 1])
-            if generic:
-                dl = dphi_all[rows * h_off[l + 1]:rows * h_off[l + 1] + rows * n_out].reshape(rows, n_out)
-            else:
-                dl = z  # unused
-            _forward_pointwise(z, bl, phi, dphi, a, b, kind, dl, hn2[0], hn2[l + 1], stats[l + 1])
+            _forward_pointwise(z, bl, phi, dphi, a, b, kind, _rows(factors, rows, f_off[l], n_out),
+                               hn2[0], hn2[l + 1], stats[l + 1])
+            h_prev = z
 
-        # Backward: delta^L = v, then delta^l = phi'(z^l) * (delta^{l+1} W^{l+1}); the layer's
-        # statistics are taken in the pass that applies phi'.
+        # Backward, in the same two buffers (no activation is needed any more): delta^L = v, then
+        # delta^l = phi'(z^l) * (delta^{l+1} W^{l+1}); each layer's statistics are taken in the pass
+        # that applies phi'.
         n_last = widths[depth]
-        delta = delta_a[:rows * n_last].reshape(rows, n_last)
+        delta = _rows(buf_a, rows, 0, n_last)
         fill_normals(v_state, delta)
-        _backward_pointwise(delta, delta, delta, _KIND_LINEAR, 1.0, hn2[depth - 1], stats[depth])
-        use_a = True
+        _backward_pointwise(delta, factors[:0].reshape(0, 0), _KIND_LINEAR, 1.0, hn2[depth - 1], stats[depth])
         for l in range(depth - 1, 0, -1):
             n_in = widths[l]
             n_out = widths[l + 1]
             w = weights[w_off[l]:w_off[l + 1]].reshape(n_out, n_in)
-            target = delta_b if use_a else delta_a
-            g = target[:rows * n_in].reshape(rows, n_in)
+            g = _rows(buf_b if (depth - l) % 2 == 1 else buf_a, rows, 0, n_in)
             np.dot(delta, w, g)
-            h_l = h_all[rows * h_off[l]:rows * h_off[l] + rows * n_in].reshape(rows, n_in)
-            if generic:
-                dl = dphi_all[rows * h_off[l]:rows * h_off[l] + rows * n_in].reshape(rows, n_in)
-            else:
-                dl = g
-            _backward_pointwise(g, h_l, dl, kind, a, hn2[l - 1], stats[l])
+            _backward_pointwise(g, _rows(factors, rows, f_off[l - 1], n_in), kind, a, hn2[l - 1], stats[l])
             delta = g
-            use_a = not use_a
 
 
 @njit(parallel=True, cache=True)
 def _mlp_kernel(key, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
-                phi, dphi, a, b, kind, n_networks, n_inputs, block, dtype_probe, slots):
+                phi, dphi, a, b, kind, n_networks, n_inputs, block, dtype_probe, factor_probe, slots):
     depth = widths.shape[0] - 1
     stats = np.zeros((n_networks, depth + 1, N_STATS))
     for wave in range(0, n_networks, slots):
@@ -338,7 +349,7 @@ def _mlp_kernel(key, widths, w_std, uniform, bias_kind, bias_value, input_std, p
         for s in prange(width):
             net = wave + s
             _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
-                     phi, dphi, a, b, kind, n_inputs, block, dtype_probe, stats[net])
+                     phi, dphi, a, b, kind, n_inputs, block, dtype_probe, factor_probe, stats[net])
     return stats
 
 
@@ -351,16 +362,28 @@ def _kind_code(activation) -> int:
     return {"relu": _KIND_RELU, "linear": _KIND_LINEAR}.get(activation.kind, _KIND_GENERIC)
 
 
-def block_size(spec: MLPSpec, n_inputs: int, itemsize: int, memory_budget: int, pairs: bool) -> int:
+def _factor_dtype(kind: int, dtype) -> np.dtype:
+    """Dtype of the per-layer values the backward pass reads: a one-byte mask for ReLU, phi'(z) otherwise."""
+    return np.dtype(dtype) if kind == _KIND_GENERIC else np.dtype(np.uint8)
+
+
+def block_size(spec: MLPSpec, n_inputs: int, dtype, memory_budget: int, pairs: bool) -> int:
     """Inputs per block: at most ``BLOCK_ROWS``, and one network's stored activations within ``memory_budget`` bytes.
 
-    Never depends on the thread count: the block fixes which normals become
-    inputs and which the backward seed v, and the order of the sums, so a
-    thread-dependent block would break "same seed, same numbers".
+    Per input, a network holds two activation rows of the widest layer, what
+    the backward pass needs of every layer (a byte per unit for ReLU,
+    ``dtype``'s size for generic activations, one layer of scratch bytes for
+    linear) and one float64 squared norm per layer.
+
+    Never depends on the thread count: the block fixes the order of the
+    float64 sums, so a thread-dependent block would break "same seed, same
+    numbers".
     """
     widths = np.asarray(spec.widths)
-    arrays = 2 if _kind_code(spec.activation) == _KIND_GENERIC else 1
-    per_row = itemsize * (arrays * widths.sum() + 2 * widths.max()) + 8 * len(widths)
+    kind = _kind_code(spec.activation)
+    per_unit = _factor_dtype(kind, dtype).itemsize
+    stored = per_unit * (widths[1:].sum() if kind != _KIND_LINEAR else widths.max())
+    per_row = 2 * np.dtype(dtype).itemsize * widths.max() + stored + 8 * len(widths)
     block = int(min(n_inputs, BLOCK_ROWS, max(2, memory_budget // per_row)))
     return block - (block % 2) if pairs else block  # n_inputs is even with pairs, so block >= 2
 
@@ -467,7 +490,8 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     pair_correlation : float in [-1, 1], optional
         Input pairs with this correlation; adds the column ``c``.
     memory_budget : int
-        Bytes of stored activations per network in flight (default 128 MiB);
+        Bytes of activation buffers and per-layer backward store (the ReLU
+        mask or phi'(z)) per network in flight (default 128 MiB);
         each thread holds one network at a time, so the peak is about
         threads x (weights + memory_budget). It bounds the input block (at
         most ``BLOCK_ROWS`` = 512 inputs), which changes speed, not the
@@ -513,12 +537,12 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     key = stream_key(seed)
     widths = np.asarray(spec.widths, dtype=np.int64)
     w_std = np.sqrt(spec.layer_weight_vars())
-    block = block_size(spec, n_inputs, dt.itemsize, memory_budget, pairs)
+    block = block_size(spec, n_inputs, dt, memory_budget, pairs)
     with numba_threads(threads) as n_threads, single_threaded_blas():
         slots = min(n_threads, n_networks)
         args = (key, widths, w_std, spec.weight_distribution() == "uniform", bias_kind, bias_value,
                 float(np.sqrt(spec.input_var)), c0, *act.kernel_functions(), act.a, act.b, _kind_code(act),
-                n_networks, n_inputs, block, np.zeros(1, dt), slots)
+                n_networks, n_inputs, block, np.zeros(1, dt), np.zeros(1, _factor_dtype(_kind_code(act), dt)), slots)
         compile_s = compile_for(_mlp_kernel, *args)
         start = time.perf_counter()
         stats = _mlp_kernel(*args)
