@@ -62,7 +62,6 @@ import numpy as np
 
 from mcbench import limits
 from mcbench.kernels import prepare
-from mcbench.profile import limit_fractions, problem_shape
 
 DTYPES = ["float64", "float32"]
 THREADS = [1, 2]
@@ -128,13 +127,13 @@ class _KernelBenchmark:
 
     def fraction(self, which: str) -> float:
         """Fraction of the ``rng`` or ``gemm`` limit; only that limit is measured (asv runs each track alone)."""
-        shape = problem_shape(self.k, self.threads)
+        shape = self.k.shape(self.threads)
         if which == "rng":
             lim = {"rng_normals_per_s": limits.rng_normals_per_second(shape["dtype"], self.threads)}
         else:
             lim = {"gemm_gflop_per_s": limits.gemm_gflops(shape["gemm_rows"], shape["gemm_d"], shape["dtype"],
                                                           self.threads)}
-        return limit_fractions(self.k.rates(self.seconds()), lim)[which]
+        return limits.limit_fractions(self.k.rates(self.seconds()), lim)[which]
 
     def time_kernel(self, cache, *params):
         self.k.call()

@@ -141,7 +141,6 @@ def main(argv=None):
     from mcbench.kernels import prepare
     from mcbench.mc.mlp import mlp_flops
     from mcbench.limits import let_blas_idle, median_seconds
-    from mcbench.profile import problem_shape
 
     try:
         import torch
@@ -161,7 +160,7 @@ def main(argv=None):
             widths = [width] * (args.depth + 1)
             gflop = mlp_flops(widths, networks, args.batch) / 1e9  # the convention, 4 B n^2 per layer
             executed = mlp_flops(widths, networks, args.batch, executed=True) / 1e9 / gflop
-            block = problem_shape(kernel, args.threads)["block"]
+            block = kernel.shape(args.threads)["block"]
             systems = {"mcbench": kernel.call,
                        "numpy": lambda: numpy_pipeline(width, args.depth, args.batch, networks, dtype)}
             if torch is not None:

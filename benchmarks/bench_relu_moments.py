@@ -83,8 +83,8 @@ def main(argv=None):
     numba.set_num_threads(args.threads)
     from mcbench.env import banner
     from mcbench.kernels import _gaussian_problem, prepare
-    from mcbench.limits import let_blas_idle, machine_limits, median_seconds, numpy_rng_normals_per_second
-    from mcbench.profile import limit_fractions, problem_shape
+    from mcbench.limits import (let_blas_idle, limit_fractions, machine_limits, median_seconds,
+                                numpy_rng_normals_per_second)
 
     rows = []
     for d in args.dims:
@@ -101,7 +101,7 @@ def main(argv=None):
                 n_plain = min(n, 2_000_000)
                 plain_s = median_seconds(lambda: numpy_plain(mean, cov, n_plain, dtype), 1) * n / n_plain
             let_blas_idle()
-            limits = machine_limits(problem_shape(fused, args.threads)["gemm_rows"], d, dtype, args.threads)
+            limits = machine_limits(fused.shape(args.threads)["gemm_rows"], d, dtype, args.threads)
             rates = fused.rates(fused_s)
             fractions = limit_fractions(rates, limits)
             rows.append({

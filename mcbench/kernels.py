@@ -10,6 +10,7 @@ call (samples, normals, flops) for throughput figures.
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -63,6 +64,40 @@ class PreparedKernel:
     def time(self, repeat: int = 5, min_seconds: float = 0.0) -> np.ndarray:
         """Wall times of ``repeat`` calls (each repeated until ``min_seconds`` if > 0), seconds per call."""
         return time_calls(self.call, repeat, min_seconds)
+
+    @property
+    def full_params(self) -> dict:
+        """The problem's parameters, the registry's defaults filled in."""
+        defaults = inspect.signature(KERNELS[self.name]).parameters
+        return {k: v.default for k, v in defaults.items()} | self.params
+
+    def shape(self, threads: int) -> dict:
+        """How the kernel cuts its problem at ``threads`` threads, and its GEMM shape for the limits.
+
+        ``relu_moments``/``sample_mvn``: ``d, n, chunk, n_chunks, slots``;
+        ``mlp_propagation``: ``width, depth, batch, networks, block, slots``;
+        both: ``dtype`` and ``gemm_rows``, ``gemm_d`` (the ``rows x d @ d x d``
+        product that :func:`mcbench.limits.gemm_gflops` should time).
+        """
+        p = self.full_params
+        dtype = np.dtype(p["dtype"])
+        if self.name == "mlp_propagation":
+            from .mc.mlp import DEFAULT_MEMORY_BUDGET, block_size
+            from .spec import MLPSpec
+
+            width, networks = p["width"], p["networks"]
+            spec = MLPSpec([width] * (p["depth"] + 1), p["activation"], p["init"])
+            block = block_size(spec, p["batch"], dtype, DEFAULT_MEMORY_BUDGET, False)
+            return {"width": width, "depth": p["depth"], "batch": p["batch"], "networks": networks, "block": block,
+                    "slots": min(threads, networks), "dtype": dtype.name, "gemm_rows": block, "gemm_d": width}
+        if self.name not in ("relu_moments", "sample_mvn"):
+            raise ValueError(f"no chunk shape for kernel {self.name!r}")
+        from ._rng import chunk_plan
+
+        d, n = p["d"], p["n"]
+        n_chunks, chunk = chunk_plan(n, d)
+        return {"d": d, "n": n, "chunk": chunk, "n_chunks": n_chunks, "slots": min(threads, n_chunks),
+                "dtype": dtype.name, "gemm_rows": chunk, "gemm_d": d}
 
     def rates(self, seconds: float) -> dict:
         """Throughput for one call taking ``seconds``: samples/s, normals/s, GFLOP/s."""

@@ -178,3 +178,17 @@ def machine_limits(rows: int, d: int, dtype="float64", threads: int | None = Non
             "dtype": np.dtype(dtype).name,
             "gemm_shape": f"{rows} x {d} @ {d} x {d}",
         }
+
+
+def limit_fractions(rates: dict, lim: dict) -> dict:
+    """Fractions of the machine limits reached: ``rng`` (normals/s) and ``gemm`` (GFLOP/s), where they apply.
+
+    ``rates`` is :meth:`mcbench.kernels.PreparedKernel.rates`; ``lim`` is
+    :func:`machine_limits` or a dict with only one of its two limits.
+    """
+    out = {}
+    if "normals_per_s" in rates and "rng_normals_per_s" in lim:
+        out["rng"] = rates["normals_per_s"] / lim["rng_normals_per_s"]
+    if "gflop_per_s" in rates and "gemm_gflop_per_s" in lim:
+        out["gemm"] = rates["gflop_per_s"] / lim["gemm_gflop_per_s"]
+    return out

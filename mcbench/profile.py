@@ -71,7 +71,6 @@ memory
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import os
 import subprocess
@@ -84,12 +83,11 @@ from numba import njit, prange
 
 from . import limits
 from ._blas import blas_functions, gram_lower, times_upper
-from ._rng import chunk_plan, chunk_state, fill_normals, gaussian_chunk, stream_key
+from ._rng import chunk_state, fill_normals, gaussian_chunk, stream_key
 from ._threads import numba_threads, resolve_threads, single_threaded_blas
-from .kernels import KERNELS, _gaussian_problem, prepare, problem_label
+from .kernels import _gaussian_problem, prepare, problem_label
 from .mc.mlp import (
     BACKWARD_STREAM,
-    DEFAULT_MEMORY_BUDGET,
     N_STATS,
     _backward_pointwise,
     _draw_inputs,
@@ -98,7 +96,6 @@ from .mc.mlp import (
     _kind_code,
     _KIND_LINEAR,
     _factor_dtype,
-    block_size,
     mlp_flops,
 )
 from .mc.relu import _relu_center_chunk, relu_moments
@@ -240,57 +237,10 @@ def _phase_table(times: dict, copy_seconds: float, copied: tuple) -> dict:
     return {name: max(t - copy_seconds, 0.0) if name in copied else t for name, t in times.items()}
 
 
-def _full_params(kernel) -> dict:
-    """The kernel's problem parameters, its registry defaults filled in."""
-    defaults = inspect.signature(KERNELS[kernel.name]).parameters
-    return {k: v.default for k, v in defaults.items()} | kernel.params
-
-
-def problem_shape(kernel, threads: int) -> dict:
-    """How the kernel cuts its problem at ``threads`` threads, and its GEMM shape for the limits.
-
-    ``relu_moments``/``sample_mvn``: ``d, n, chunk, n_chunks, slots``;
-    ``mlp_propagation``: ``width, depth, batch, networks, block, slots``;
-    both: ``dtype`` and ``gemm_rows``, ``gemm_d`` (the ``rows x d @ d x d``
-    product that :func:`mcbench.limits.gemm_gflops` should time).
-    """
-    p = _full_params(kernel)
-    dtype = np.dtype(p["dtype"])
-    if kernel.name == "mlp_propagation":
-        from .spec import MLPSpec
-
-        width, networks = p["width"], p["networks"]
-        spec = MLPSpec([width] * (p["depth"] + 1), p["activation"], p["init"])
-        slots = min(threads, networks)
-        block = block_size(spec, p["batch"], dtype, DEFAULT_MEMORY_BUDGET, False)
-        return {"width": width, "depth": p["depth"], "batch": p["batch"], "networks": networks, "block": block,
-                "slots": slots, "dtype": dtype.name, "gemm_rows": block, "gemm_d": width}
-    if kernel.name not in ("relu_moments", "sample_mvn"):
-        raise ValueError(f"no chunk shape for kernel {kernel.name!r}")
-    d, n = p["d"], p["n"]
-    n_chunks, chunk = chunk_plan(n, d)
-    return {"d": d, "n": n, "chunk": chunk, "n_chunks": n_chunks, "slots": min(threads, n_chunks),
-            "dtype": dtype.name, "gemm_rows": chunk, "gemm_d": d}
-
-
-def limit_fractions(rates: dict, lim: dict) -> dict:
-    """Fractions of the machine limits reached: ``rng`` (normals/s) and ``gemm`` (GFLOP/s), where they apply.
-
-    ``rates`` is :meth:`PreparedKernel.rates`; ``lim`` is :func:`mcbench.limits.machine_limits`
-    or a dict with only one of its two limits.
-    """
-    out = {}
-    if "normals_per_s" in rates and "rng_normals_per_s" in lim:
-        out["rng"] = rates["normals_per_s"] / lim["rng_normals_per_s"]
-    if "gflop_per_s" in rates and "gemm_gflop_per_s" in lim:
-        out["gemm"] = rates["gflop_per_s"] / lim["gemm_gflop_per_s"]
-    return out
-
-
 def _gaussian_phases(kernel, threads, repeat, min_seconds):
     """Phases of ``relu_moments`` / ``sample_mvn``: {name: seconds}, work per phase and the problem shape."""
-    shape = problem_shape(kernel, threads)
-    p = _full_params(kernel)
+    shape = kernel.shape(threads)
+    p = kernel.full_params
     d, n, dtype = shape["d"], shape["n"], np.dtype(shape["dtype"])
     n_chunks, chunk, slots = shape["n_chunks"], shape["chunk"], shape["slots"]
     x = np.empty((slots, chunk, d), dtype)
@@ -345,8 +295,8 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
     """Phases of ``mlp_propagation``: {name: seconds}, work per phase and the problem shape."""
     from .spec import MLPSpec
 
-    shape = problem_shape(kernel, threads)
-    p = _full_params(kernel)
+    shape = kernel.shape(threads)
+    p = kernel.full_params
     width, depth, batch, networks = shape["width"], shape["depth"], shape["batch"], shape["networks"]
     block, slots, dtype = shape["block"], shape["slots"], np.dtype(shape["dtype"])
     spec = MLPSpec([width] * (depth + 1), p["activation"], p["init"])
@@ -575,7 +525,7 @@ def profile(name: str, params: dict, threads: int | None = None, cold_compile: b
         phases.append(row)
 
     rates = kernel.rates(kernel_s)
-    fractions = limit_fractions(rates, lim)
+    fractions = limits.limit_fractions(rates, lim)
     memory = {k: cached.get(k) for k in ("memory_method", "process_peak_mib", "call_peak_mib")}
     return {
         "kernel": name,
