@@ -52,7 +52,10 @@ class PreparedKernel:
         ``flops`` (floating-point operations of its GEMM-like parts), where
         they apply.
     compile_seconds : float
-        JIT compile or cache-load time spent in preparation.
+        JIT compile or cache-load time spent in preparation: the kernel's own
+        compile time where it reports one (``relu_moments``,
+        ``mlp_propagation``), otherwise the first call on a tiny problem
+        (2 to 256 samples or evaluations, whose run time is microseconds).
     """
 
     name: str
