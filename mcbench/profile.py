@@ -89,6 +89,7 @@ from .kernels import _gaussian_problem, prepare, problem_label
 from .mc.mlp import (
     BACKWARD_STREAM,
     N_STATS,
+    S_PHI2,
     _backward_pointwise,
     _draw_inputs,
     _draw_weights,
@@ -178,12 +179,15 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, factor, 
         for l in range(depth):
             _draw_weights(state, w[l].reshape(-1), w_std[l], False)
         _draw_inputs(state, h[0], input_std, np.nan, hn2[0])
+        for s in range(hn2.shape[1]):
+            st[0, S_PHI2] += hn2[0, s]
         for l in range(depth):
             np.dot(h[l], w[l].T, zp[l + 1])
             h[l + 1][:] = zp[l + 1]
             _forward_pointwise(h[l + 1], bias, phi, dphi, a, b, kind, factor[l + 1], hn2[0], hn2[l + 1], st[l + 1])
         chunk_state(key, BACKWARD_STREAM + net, state)
         fill_normals(state, dp[depth])
+        _backward_pointwise(dp[depth], factor[depth, :0], _KIND_LINEAR, 1.0, hn2[depth - 1], st[depth])
         for l in range(depth - 1, 0, -1):
             np.dot(dp[l + 1], w[l], gp[l])
             dp[l][:] = gp[l]
@@ -291,8 +295,12 @@ def _gaussian_phases(kernel, threads, repeat, min_seconds):
     return seconds, work, shape | {"copy_baseline_seconds": copy_s}
 
 
-def _mlp_phases(kernel, threads, repeat, min_seconds):
-    """Phases of ``mlp_propagation``: {name: seconds}, work per phase and the problem shape."""
+def _mlp_phase_args(kernel, threads):
+    """``_network_phases``' arguments after ``phase`` for ``kernel``'s problem, its spec and shape.
+
+    The arrays start empty; ``_M_PREPARE`` fills them (and, on one block of
+    inputs, accumulates exactly the kernel's per-network sums in ``st``).
+    """
     from .spec import MLPSpec
 
     shape = kernel.shape(threads)
@@ -315,6 +323,13 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
     args = (stream_key(p["seed"]), w, np.sqrt(spec.layer_weight_vars()), float(np.sqrt(spec.input_var)),
             h, zp, gp, dp, factor, zs, ds, ps, hn2, hn2s, st, np.zeros(width), phi, dphi,
             act.a, act.b, kind, networks, batch, block)
+    return args, spec, shape
+
+
+def _mlp_phases(kernel, threads, repeat, min_seconds):
+    """Phases of ``mlp_propagation``: {name: seconds}, work per phase and the problem shape."""
+    args, spec, shape = _mlp_phase_args(kernel, threads)
+    width, depth, batch, networks = shape["width"], shape["depth"], shape["batch"], shape["networks"]
 
     def run(phase):
         _network_phases(phase, *args)

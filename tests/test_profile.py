@@ -122,3 +122,29 @@ def test_thread_counts():
     assert profile.thread_counts(2) == [1, 2]
     assert profile.thread_counts(3) == [1, 2, 3]
     assert profile.thread_counts(6) == [1, 2, 4, 6]
+
+
+@pytest.mark.skipif(TWO < 2, reason="needs 2 Numba threads: one prepared network per slot")
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_mlp_phases_replay_the_kernel_exactly(activation):
+    """The profiled phases run the kernel's own work: their preparation, on one block, gives its very sums.
+
+    If the kernel changes what it draws, stores or accumulates and the
+    profile's phase drivers do not follow, this fails.
+    """
+    import inspect
+
+    from mcbench.kernels import prepare
+    from mcbench.mc import mlp_propagation
+    from mcbench.mc.mlp import summarize
+
+    kernel = prepare("mlp_propagation", width=24, depth=4, batch=40, networks=2, activation=activation,
+                     init="he_normal", dtype="float32")
+    args, spec, shape = profile._mlp_phase_args(kernel, 2)
+    assert shape["block"] == 40 and shape["slots"] == 2  # one block, one network per slot: all inputs prepared
+    with profile.numba_threads(2), profile.single_threaded_blas():
+        profile._network_phases(profile._M_PREPARE, *args)
+    names = list(inspect.signature(profile._network_phases.py_func).parameters)[1:]  # after ``phase``
+    replay = summarize(args[names.index("st")], spec, 40, False)
+    direct = mlp_propagation(spec, 2, 40, seed=kernel.full_params["seed"], dtype="float32", threads=2)
+    assert replay.equals(direct)
