@@ -7,6 +7,9 @@ reductions, so they share no code with the kernels under test.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 
@@ -170,3 +173,30 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, pair_c=None):
     out["ratio2"] /= n_inputs
     out["x2"] = x2 / (n_inputs * widths[0])
     return out
+
+
+_PEAK_SCRIPT = """
+import resource, sys
+{setup}
+n = int(sys.argv[2])
+{call}  # a small first call: compile or load the cache, page in the code
+n = int(sys.argv[1])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+{call}
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def extra_peak_mib(setup: str, call: str, n: int, warm_n: int = 16) -> float:
+    """How far one call at size ``n`` raises the peak resident set (MiB, Linux ru_maxrss), in a fresh interpreter.
+
+    ``setup`` runs first, then ``call`` (which uses ``n``) at ``n = warm_n``,
+    so compilation and first-touch costs are excluded, then at ``n``, which
+    is measured. The warm-up must be small: a first call at full size would
+    set the peak itself. Numba allocates outside ``tracemalloc``'s view,
+    hence the RSS.
+    """
+    script = _PEAK_SCRIPT.format(setup=textwrap.dedent(setup), call=call)
+    done = subprocess.run([sys.executable, "-c", script, str(n), str(warm_n)], capture_output=True, text=True,
+                          check=True, timeout=600)
+    return float(done.stdout.split()[-1])

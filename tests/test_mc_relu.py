@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from reference import assert_within_holm, random_spd, relu_moments_from_samples
+from reference import assert_within_holm, extra_peak_mib, random_spd, relu_moments_from_samples
 
 import mcbench
 from mcbench import mc
@@ -131,23 +131,11 @@ def test_bitwise_identical_across_thread_counts_and_runs():
 
 # -------------------------------------------------------------- streaming ---
 
-_MEMORY_SCRIPT = textwrap.dedent(
-    """
-    import resource, sys, numpy as np
-    from mcbench import mc
-    n = int(sys.argv[1])
-    mc.relu_moments(np.zeros(16), np.eye(16), 1000, seed=0)  # compile / load cache first
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    mc.relu_moments(np.zeros(16), np.eye(16), n, seed=0)
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
-    """
-)
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units are platform-specific")
 def test_memory_does_not_grow_with_n_samples():
     # 4M x 16 float64 samples would be 512 MB; the streaming kernel's extra
     # peak must stay at the chunk buffers (a few MB), whatever n is.
-    grown = [float(subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(n)], capture_output=True,
-                                  text=True, check=True, timeout=600).stdout.split()[-1]) for n in (40_000, 4_000_000)]
+    grown = [extra_peak_mib("import numpy as np\nfrom mcbench import mc",
+                            "mc.relu_moments(np.zeros(16), np.eye(16), n, seed=0)", n, warm_n=1000)
+             for n in (40_000, 4_000_000)]
     assert grown[1] < 64, grown
