@@ -19,9 +19,9 @@ compile
     beside them.
 phases
     Each phase of the kernel runs alone, through the kernel's own internal
-    functions, on the kernel's chunk shapes, chunk order and number of
-    parallel slots (``prange`` over ``min(threads, chunks)`` slots in waves),
-    over all of the problem's chunks:
+    functions, on the kernel's chunk shapes and number of parallel slots
+    (``prange`` over ``min(threads, chunks)`` slots), over all of the
+    problem's chunks:
 
     * ``relu_moments``: RNG (``chunk_state`` + ``fill_normals``), TRMM
       (``times_upper``), ReLU + centre (``_relu_center_chunk``), SYRK
@@ -141,13 +141,15 @@ def _chunk_phase(phase, key, c, trmm, syrk, lower_t, src, x, m2, col_mean, n_pos
 
 @njit(parallel=True, cache=True)
 def _chunk_phases(phase, key, trmm, syrk, lower_t, src, x, m2, col_mean, n_pos, n, chunk):
-    """Run ``phase`` over every chunk of an ``n``-sample job, ``x.shape[0]`` chunks at a time, as the kernels do."""
+    """Run ``phase`` over every chunk of an ``n``-sample job, chunks dealt round-robin to ``x.shape[0]`` slots.
+
+    One parallel region, as in the kernels (``relu_moments`` deals a wave of
+    chunks the same way; ``sample_mvn`` gives each thread a contiguous run).
+    """
     slots = x.shape[0]
     n_chunks = (n + chunk - 1) // chunk
-    for wave in range(0, n_chunks, slots):
-        width = min(slots, n_chunks - wave)
-        for s in prange(width):
-            c = wave + s
+    for s in prange(slots):
+        for c in range(s, n_chunks, slots):
             rows = min(chunk, n - c * chunk)
             _chunk_phase(phase, key, c, trmm, syrk, lower_t, src[s, :rows], x[s, :rows], m2[s],
                          col_mean[s], n_pos[s])
@@ -223,12 +225,11 @@ def _network_phase(phase, key, net, w, w_std, input_std, h, zp, gp, dp, factor, 
 @njit(parallel=True, cache=True)
 def _network_phases(phase, key, w, w_std, input_std, h, zp, gp, dp, factor, zs, ds, ps, hn2, hn2s, st,
                     bias, phi, dphi, a, b, kind, n_networks, n_inputs, block):
-    """Run ``phase`` for every network, ``w.shape[0]`` networks at a time, as ``_mlp_kernel`` does."""
+    """Run ``phase`` for every network, dealt round-robin to ``w.shape[0]`` slots, as ``_mlp_kernel`` does."""
     slots = w.shape[0]
-    for wave in range(0, n_networks, slots):
-        width = min(slots, n_networks - wave)
-        for s in prange(width):
-            _network_phase(phase, key, wave + s, w[s], w_std, input_std, h[s], zp[s], gp[s], dp[s], factor[s],
+    for s in prange(slots):
+        for net in range(s, n_networks, slots):
+            _network_phase(phase, key, net, w[s], w_std, input_std, h[s], zp[s], gp[s], dp[s], factor[s],
                            zs[s], ds[s], ps[s], hn2[s], hn2s[s], st[s], bias, phi, dphi, a, b, kind,
                            n_inputs, block)
 

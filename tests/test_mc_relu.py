@@ -123,6 +123,22 @@ def _digest(threads):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def test_wave_length_changes_no_bit(monkeypatch):
+    # Chunks are merged in chunk order whatever the wave they ran in: one wave of all 41 chunks and
+    # waves of one chunk per slot must give the same bits (the default holds a wave in 32 MiB).
+    from mcbench.mc import relu as relu_module
+
+    mean, cov = np.array([0.3, -0.2, 0.0]), random_spd(3, np.random.default_rng(4))
+    kwargs = dict(n_samples=20_500, seed=2, chunk_size=500, threads=2)
+    one_wave = mc.relu_moments(mean, cov, **kwargs)
+    assert relu_module.wave_size(one_wave.n_chunks, 3, 8, 2) == one_wave.n_chunks == 41
+    monkeypatch.setattr(relu_module, "WAVE_BYTES", 1)
+    assert relu_module.wave_size(41, 3, 8, 2) == 2
+    short_waves = mc.relu_moments(mean, cov, **kwargs)
+    for name in ("mean", "cov", "cov_se", "n_positive"):
+        np.testing.assert_array_equal(getattr(one_wave, name), getattr(short_waves, name), err_msg=name)
+
+
 def test_bitwise_identical_across_thread_counts_and_runs():
     one, two, two_again = _digest(1), _digest(2), _digest(2)
     assert (one["threads"], two["threads"]) == (1, 2)

@@ -342,12 +342,12 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
 @njit(parallel=True, cache=True)
 def _mlp_kernel(key, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
                 phi, dphi, a, b, kind, n_networks, n_inputs, block, dtype_probe, factor_probe, slots):
+    # One parallel region, networks dealt round-robin to the slots: every region costs a barrier, and
+    # on a shared machine a spinning OpenMP barrier can cost a scheduler time slice.
     depth = widths.shape[0] - 1
     stats = np.zeros((n_networks, depth + 1, N_STATS))
-    for wave in range(0, n_networks, slots):
-        width = min(slots, n_networks - wave)
-        for s in prange(width):
-            net = wave + s
+    for s in prange(slots):
+        for net in range(s, n_networks, slots):
             _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
                      phi, dphi, a, b, kind, n_inputs, block, dtype_probe, factor_probe, stats[net])
     return stats

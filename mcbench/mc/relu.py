@@ -41,14 +41,27 @@ def _relu_center_chunk(x, col_mean, n_pos):
             x[s, j] -= shift[j]
 
 
+#: Bytes of per-chunk statistics (a d x d cross-product each) held for one wave of chunks. Every wave
+#: costs two parallel regions, and on a shared machine each region can cost a scheduler time slice
+#: (GNU OpenMP's barrier spins while another process holds a core), so waves are as long as this allows.
+WAVE_BYTES = 32 * 2**20
+
+
+def wave_size(n_chunks: int, d: int, itemsize: int, slots: int) -> int:
+    """Chunks per wave: all of them if their statistics fit in ``WAVE_BYTES``, else a multiple of ``slots``."""
+    fit = WAVE_BYTES // (d * d * itemsize + 16 * d)
+    return int(min(n_chunks, max(slots, fit - fit % slots)))
+
+
 @njit(parallel=True, cache=True)
-def _relu_moment_kernel(key, syrk, trmm, lower_t, mean, n, chunk, slots):
+def _relu_moment_kernel(key, syrk, trmm, lower_t, mean, n, chunk, slots, wave):
     """Stream ``n`` samples in fixed chunks; returns the merged moments.
 
-    Chunks run ``slots`` at a time in parallel; their statistics are then
-    merged strictly in chunk order, so the result does not depend on
-    ``slots`` (i.e. on the thread count). Per chunk: draw (TRMM), ReLU, centre
-    on the chunk mean, then one SYRK for the centred cross-products.
+    Chunks run in waves of ``wave``, each wave's chunks dealt round-robin to
+    ``slots`` parallel workers; their statistics are then merged strictly in
+    chunk order, so the result depends neither on ``slots`` (the thread
+    count) nor on ``wave``. Per chunk: draw (TRMM), ReLU, centre on the chunk
+    mean, then one SYRK for the centred cross-products.
 
     Returns (mean, m2, rep_s, rep_used, n_pos): m2 is the pooled sum of
     centred cross-products (pairwise merge of Chan, Golub & LeVeque), rep_s
@@ -61,9 +74,15 @@ def _relu_moment_kernel(key, syrk, trmm, lower_t, mean, n, chunk, slots):
     n_chunks = (n + chunk - 1) // chunk
     dt = lower_t.dtype
     x = np.empty((slots, chunk, d), dt)
-    slot_m2 = np.zeros((slots, d, d), dt)
-    slot_mean = np.empty((slots, d))
-    slot_pos = np.empty((slots, d), np.int64)
+    chunk_m2 = np.zeros((wave, d, d), dt)
+    chunk_mean = np.empty((wave, d))
+    chunk_pos = np.empty((wave, d), np.int64)
+    # The merge of chunk s needs the pooled mean before it and three weights: computed serially
+    # (O(wave d)), so that the O(wave d^2) merge can run in parallel over the rows of the triangle.
+    mean_before = np.empty((wave, d))
+    cross = np.empty(wave)
+    rows_of = np.empty(wave, np.int64)
+    w_frac = np.zeros(wave)
 
     tot_n = 0
     tot_mean = np.zeros(d)
@@ -74,40 +93,44 @@ def _relu_moment_kernel(key, syrk, trmm, lower_t, mean, n, chunk, slots):
     rep_mean = np.zeros((d, d))
     rep_s = np.zeros((d, d))
 
-    for wave in range(0, n_chunks, slots):
-        width = min(slots, n_chunks - wave)
-        for s in prange(width):
-            c = wave + s
-            xs = x[s, : min(chunk, n - c * chunk)]
-            gaussian_chunk(key, c, trmm, lower_t, mean, xs)
-            _relu_center_chunk(xs, slot_mean[s], slot_pos[s])
-            gram_lower(syrk, xs, slot_m2[s])
+    for first in range(0, n_chunks, wave):
+        width = min(wave, n_chunks - first)
+        for t in prange(slots):
+            for s in range(t, width, slots):
+                c = first + s
+                xs = x[t, : min(chunk, n - c * chunk)]
+                gaussian_chunk(key, c, trmm, lower_t, mean, xs)
+                _relu_center_chunk(xs, chunk_mean[s], chunk_pos[s])
+                gram_lower(syrk, xs, chunk_m2[s])
 
         for s in range(width):
-            rows = min(chunk, n - (wave + s) * chunk)
+            rows = min(chunk, n - (first + s) * chunk)
+            rows_of[s] = rows
             new_n = tot_n + rows
             frac = rows / new_n
-            cross = tot_n * frac  # n_a * n_b / (n_a + n_b)
-            rep_ok = rows >= 2
-            w_frac = 0.0
-            if rep_ok:
+            cross[s] = tot_n * frac  # n_a * n_b / (n_a + n_b)
+            if rows >= 2:
                 rep_used += 1
                 rep_w += rows
-                w_frac = rows / rep_w
-            for i in prange(d):
-                delta_i = slot_mean[s, i] - tot_mean[i]
+                w_frac[s] = rows / rep_w
+            for i in range(d):
+                mean_before[s, i] = tot_mean[i]
+                tot_mean[i] += frac * (chunk_mean[s, i] - tot_mean[i])
+                n_pos[i] += chunk_pos[s, i]
+            tot_n = new_n
+
+        for i in prange(d):
+            for s in range(width):
+                rows = rows_of[s]
+                delta_i = chunk_mean[s, i] - mean_before[s, i]
                 for j in range(i + 1):
-                    m2 = np.float64(slot_m2[s, i, j])
-                    tot_m2[i, j] += m2 + cross * delta_i * (slot_mean[s, j] - tot_mean[j])
-                    if rep_ok:
+                    m2 = np.float64(chunk_m2[s, i, j])
+                    tot_m2[i, j] += m2 + cross[s] * delta_i * (chunk_mean[s, j] - mean_before[s, j])
+                    if rows >= 2:
                         est = m2 / (rows - 1)
                         dev = est - rep_mean[i, j]
-                        rep_mean[i, j] += w_frac * dev
+                        rep_mean[i, j] += w_frac[s] * dev
                         rep_s[i, j] += rows * dev * (est - rep_mean[i, j])
-            for i in range(d):
-                tot_mean[i] += frac * (slot_mean[s, i] - tot_mean[i])
-                n_pos[i] += slot_pos[s, i]
-            tot_n = new_n
     return tot_mean, tot_m2, rep_s, rep_used, n_pos
 
 
@@ -169,7 +192,8 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
     """Monte Carlo mean and covariance of ReLU(X), X ~ N(mean, cov), with standard errors.
 
     The kernel never holds ``n_samples x d``: memory is
-    O(d^2 * threads + chunk_size * d * threads). Each chunk of samples has
+    O(chunk_size * d * threads) for the samples and at most ``WAVE_BYTES``
+    (32 MiB) for the per-chunk d x d statistics of one wave. Each chunk of samples has
     its own random stream derived from (seed, chunk index), is drawn, passed
     through ReLU, centred and reduced with one GEMM; chunk statistics are
     merged in chunk order with the pairwise update of Chan, Golub & LeVeque,
@@ -208,7 +232,8 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
         d = mean_t.shape[0]
         n_chunks, chunk = chunk_plan(n, d, chunk_size)
         slots = min(n_threads, n_chunks)
-        args = (key, *blas_functions(lower_t.dtype), lower_t, mean_t, n, chunk, slots)
+        wave = wave_size(n_chunks, d, lower_t.dtype.itemsize, slots)
+        args = (key, *blas_functions(lower_t.dtype), lower_t, mean_t, n, chunk, slots, wave)
         compile_s = compile_for(_relu_moment_kernel, *args)
         start = time.perf_counter()
         tot_mean, tot_m2, rep_s, rep_used, n_pos = _relu_moment_kernel(*args)
