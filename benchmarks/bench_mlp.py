@@ -22,7 +22,7 @@ E[phi'(z)^2], E[delta^2] and the weight-gradient mean square.
                GEMM per thread in parallel), measured in this run.
 
 GFLOP/s counts 4 * batch * n_{l-1} * n_l per layer and network (forward and
-backward data-gradient GEMMs), the issue's convention. Every system skips the
+backward data-gradient GEMMs), the benchmark's stated convention. Every system skips the
 first layer's backward GEMM (nothing needs delta^0), so it executes a factor
 (2 depth - 1) / (2 depth) of that; ``frac_gemm_executed`` is the fraction of
 the GEMM limit in executed flops. After a warm-up call of each system, every one
@@ -126,14 +126,22 @@ def main(argv=None):
     parser.add_argument("--widths", type=int, nargs="+", default=[256, 1024], help="default 256 1024")
     parser.add_argument("--depth", type=int, default=20, help="layers (default 20)")
     parser.add_argument("--batch", type=int, default=8192, help="inputs per network (default 8192)")
-    parser.add_argument("--networks", type=int, default=None, help="networks (default: threads)")
+    parser.add_argument("--networks", type=int, default=None, help="networks (default: threads, at least 2)")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], help="default float32 float64")
-    parser.add_argument("--threads", type=int, default=2, help="Numba and torch threads (default 2)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="Numba and torch threads (default 2, or NUMBA_NUM_THREADS if smaller)")
     parser.add_argument("--repeat", type=int, default=5,
                         help="timing rounds (one call of every system, then the GEMM limit); default 5")
     args = parser.parse_args(argv)
 
     import numba
+
+    from mcbench._threads import benchmark_threads
+
+    try:
+        args.threads = benchmark_threads(args.threads)
+    except ValueError as exc:
+        parser.error(str(exc))
     import pandas as pd
 
     numba.set_num_threads(args.threads)
@@ -148,7 +156,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
-    networks = args.networks or args.threads
+    networks = args.networks or max(2, args.threads)  # >= 2: the replicates behind a standard error
     rows = []
     for width in args.widths:
         for dt_name in args.dtypes:
@@ -158,7 +166,7 @@ def main(argv=None):
             kernel = prepare("mlp_propagation", width=width, depth=args.depth, batch=args.batch,
                              networks=networks, dtype=dt_name)
             widths = [width] * (args.depth + 1)
-            gflop = mlp_flops(widths, networks, args.batch) / 1e9  # the issue's convention, 4 B n^2 per layer
+            gflop = mlp_flops(widths, networks, args.batch) / 1e9  # the stated convention, 4 B n^2 per layer
             executed = mlp_flops(widths, networks, args.batch, executed=True) / 1e9 / gflop
             block = kernel.shape(args.threads)["block"]
             systems = {"mcbench": kernel.call,
@@ -197,7 +205,8 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
-    print(banner(torch=torch.__version__ if torch is not None else "not installed", networks=networks))
+    print(banner(torch=torch.__version__ if torch is not None else "not installed, skipped (pip install torch)",
+                 networks=networks))
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("GFLOP/s count 4*batch*n^2 per layer and network; GFLOP/s and gemm_limit are medians over rounds, each round "
           "timing one call of every system and then the GEMM limit on the same shapes. frac_gemm, x_numpy, x_torch: "

@@ -70,7 +70,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", type=int, nargs="+", default=[16, 64, 256], help="dimensions d (default 16 64 256)")
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], help="default float64 float32")
-    parser.add_argument("--threads", type=int, default=2, help="Numba threads (default 2)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="Numba threads (default 2, or NUMBA_NUM_THREADS if smaller)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per system; the median counts (default 3)")
     parser.add_argument("--budget", type=float, default=1.5e8,
                         help="samples x d per timed call (default 1.5e8)")
@@ -78,6 +79,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import numba
+
+    from mcbench._threads import benchmark_threads
+
+    try:
+        args.threads = benchmark_threads(args.threads)
+    except ValueError as exc:
+        parser.error(str(exc))
     import pandas as pd
 
     numba.set_num_threads(args.threads)

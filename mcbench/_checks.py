@@ -17,13 +17,13 @@ import numpy as np
 COV_RTOL = 1e-10
 
 
-def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as a Python int, or raise if it is not an integer >= minimum."""
+def check_positive_int(value, name: str, minimum: int = 1, why: str = "") -> int:
+    """Return ``value`` as a Python int, or raise if it is not an integer >= minimum (``why`` explains the minimum)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise ValueError(f"{name} must be >= {minimum}, got {value}" + (f" ({why})" if why else ""))
     return value
 
 

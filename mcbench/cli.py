@@ -17,8 +17,9 @@ written), with a standard error on every estimate and Holm-corrected verdicts.
 
 EPILOG = """\
 examples:
-  mcbench validate                      quick validation (~1 min), report in results/
-  mcbench validate --suite nightly      larger Monte Carlo sizes (~2 min)
+  mcbench validate                      quick validation (~30 s; the first run compiles ~1 min more),
+                                        report in results/
+  mcbench validate --suite nightly      larger Monte Carlo sizes (~1.5 min)
   mcbench nightly --out results/        validation + kernel timings + history + regression flags
   mcbench profile relu_moments --d 64   where the time goes in one kernel
 

@@ -225,8 +225,9 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     only : str, optional
         Run only checks whose name contains this substring.
     """
-    from ._threads import numba_threads
+    from ._threads import numba_threads, resolve_threads
 
+    threads = resolve_threads(threads)  # a bad count fails now, not after the warm-up
     if suite not in SUITE_CONFIGS:
         raise ValueError(f"suite must be one of {', '.join(SUITES)}, got {suite!r}")
     cfg = SUITE_CONFIGS[suite]

@@ -1,6 +1,6 @@
 """The MLP propagation checks (Monte Carlo vs mean-field and exact finite-width theory).
 
-Checks 1-8 of the MLP issue, each a :class:`mcbench.validate.Check`:
+Checks 1-8 of the MLP specification (README, "validate"), each a :class:`mcbench.validate.Check`:
 
 1. linear nets: Var(W) = 1/n_in keeps the forward variance, 1/n_out the
    backward one, Xavier's compromise gives the predicted per-layer ratios;
@@ -32,7 +32,7 @@ from .theory.seed_claims import he_fan_out_spec
 from .validate import Check, CheckOutput
 
 INITS = ("lecun_normal", "xavier_normal", "he_normal")
-#: Widths of the finite-width studies (the issue asks for 16-64), and their depth caps: the mean-field
+#: Widths of the finite-width studies (finite width means 16-64 here), and their depth caps: the mean-field
 #: gap grows with depth, and E[R^2] of the exact law grows like exp(5 sum 1/n_l), so a deeper narrow
 #: net would only widen the error bars, whatever depth a suite uses for its wide nets.
 NARROW_WIDTHS = (16, 32, 64)

@@ -518,7 +518,8 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     """
     if not isinstance(spec, MLPSpec):
         raise TypeError(f"spec must be an MLPSpec, got {type(spec).__name__}")
-    n_networks = check_positive_int(n_networks, "n_networks", minimum=2)
+    n_networks = check_positive_int(n_networks, "n_networks", minimum=2,
+                                    why="the networks are the replicates behind every standard error")
     n_inputs = check_positive_int(n_inputs, "n_inputs")
     dt = check_dtype(dtype)
     pairs = pair_correlation is not None
