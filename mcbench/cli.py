@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "the data: expected, shown beside the corrected formula); underpowered (fewer than\n"
                     "1000 informative samples: not tested).",
     )
-    _add_run_options(v, "quick", "quick (~30 s on 2 cores), nightly (~1.5 min) or full (~1 h); default quick")
+    _add_run_options(v, "quick", "quick (~30 s on 2 cores), nightly (~1.5 min) or full (~52 min); default quick")
     v.add_argument("--out", type=Path, default=None,
                    help="output folder, must not exist (default: results/validate-SUITE-UTCSTAMP)")
     v.add_argument("--alpha", type=float, default=None,

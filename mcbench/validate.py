@@ -213,7 +213,7 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     ----------
     suite : {"quick", "nightly", "full"}
         quick: about 30 s on 2 cores (after the first, compiling, run);
-        nightly: about 1.5 minutes; full: width 2048, about an hour.
+        nightly: about 1.5 minutes; full: width 2048, about 52 minutes.
     seed : int
         Run seed; check ``name`` uses the stream :func:`check_seed` (seed, name).
     threads : int, optional
