@@ -120,7 +120,7 @@ class _KernelBenchmark:
         self.k = _prepared(self.kernel, self.threads, **problem)
 
     def seconds(self) -> float:
-        return limits.median_seconds(self.k.call, self.timing_repeat, min_seconds=0.05, warmup=False)
+        return self.k.median_seconds(self.timing_repeat, min_seconds=0.05)
 
     def rate(self, key: str) -> float:
         return self.k.rates(self.seconds())[key]

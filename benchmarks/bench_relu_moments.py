@@ -102,7 +102,7 @@ def main(argv=None):
             dtype = np.dtype(dt_name)
             fused = prepare("relu_moments", d=d, n=n, dtype=dt_name)  # compiles and warms up, untimed
             let_blas_idle()
-            fused_s = median_seconds(fused.call, args.repeat, warmup=False)
+            fused_s = fused.median_seconds(args.repeat)
             blocked_s = median_seconds(lambda: numpy_blocked(mean, cov, n, dtype), args.repeat)
             plain_s = np.nan
             if not args.no_plain:

@@ -68,6 +68,10 @@ class PreparedKernel:
         """Wall times of ``repeat`` calls (each repeated until ``min_seconds`` if > 0), seconds per call."""
         return time_calls(self.call, repeat, min_seconds)
 
+    def median_seconds(self, repeat: int = 5, min_seconds: float = 0.0) -> float:
+        """Median seconds per call over ``repeat`` timings (:meth:`time`); ``prepare`` already warmed it up."""
+        return float(np.median(self.time(repeat, min_seconds)))
+
     @property
     def full_params(self) -> dict:
         """The problem's parameters, the registry's defaults filled in."""

@@ -520,7 +520,7 @@ def profile(name: str, params: dict, threads: int | None = None, cold_compile: b
     scaling = []
     for t in thread_counts(n_max):
         with numba_threads(t):
-            scaling.append({"threads": t, "seconds": limits.median_seconds(kernel.call, repeat, min_seconds, warmup=False)})
+            scaling.append({"threads": t, "seconds": kernel.median_seconds(repeat, min_seconds)})
     for row in scaling:
         row["speedup"] = scaling[0]["seconds"] / row["seconds"]
         row["efficiency"] = row["speedup"] / row["threads"]

@@ -533,6 +533,7 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
         c0 = np.nan
     memory_budget = check_positive_int(memory_budget, "memory_budget")
     act = spec.activation
+    kind = _kind_code(act)
     bias_kind = _BIAS_KIND[spec.bias[0]]
     bias_value = float(np.sqrt(spec.bias[1])) if bias_kind == 1 else float(spec.bias[1])
     key = stream_key(seed)
@@ -542,8 +543,8 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     with numba_threads(threads) as n_threads, single_threaded_blas():
         slots = min(n_threads, n_networks)
         args = (key, widths, w_std, spec.weight_distribution() == "uniform", bias_kind, bias_value,
-                float(np.sqrt(spec.input_var)), c0, *act.kernel_functions(), act.a, act.b, _kind_code(act),
-                n_networks, n_inputs, block, np.zeros(1, dt), np.zeros(1, _factor_dtype(_kind_code(act), dt)), slots)
+                float(np.sqrt(spec.input_var)), c0, *act.kernel_functions(), act.a, act.b, kind,
+                n_networks, n_inputs, block, np.zeros(1, dt), np.zeros(1, _factor_dtype(kind, dt)), slots)
         compile_s = compile_for(_mlp_kernel, *args)
         start = time.perf_counter()
         stats = _mlp_kernel(*args)
