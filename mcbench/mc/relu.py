@@ -49,7 +49,7 @@ WAVE_BYTES = 32 * 2**20
 
 def wave_size(n_chunks: int, d: int, itemsize: int, slots: int) -> int:
     """Chunks per wave: all of them if their statistics fit in ``WAVE_BYTES``, else a multiple of ``slots``."""
-    fit = WAVE_BYTES // (d * d * itemsize + 16 * d)
+    fit = WAVE_BYTES // (d * d * itemsize + 24 * d)  # the cross-products, and three float64/int64 d-vectors
     return int(min(n_chunks, max(slots, fit - fit % slots)))
 
 
