@@ -145,7 +145,7 @@ def main(argv=None):
     import pandas as pd
 
     numba.set_num_threads(args.threads)
-    from mcbench.env import banner
+    from mcbench.env import BUSY_CORES_WARNING, OtherLoad, banner
     from mcbench.kernels import prepare
     from mcbench.mc.mlp import mlp_flops
     from mcbench.limits import let_blas_idle, median_seconds
@@ -181,12 +181,13 @@ def main(argv=None):
             # between timings taken close together. Each ratio is the median of its per-round ratios.
             times = {name: [] for name in systems}
             limits = []
-            for _ in range(args.repeat):
-                for name, call in systems.items():
-                    times[name].append(median_seconds(call, 1, warmup=False))
-                    if name != "mcbench":  # its BLAS calls are single-threaded: no spinning workers
-                        let_blas_idle()
-                limits.append(gemm_limit(width, block, dtype, args.threads))
+            with OtherLoad() as other:
+                for _ in range(args.repeat):
+                    for name, call in systems.items():
+                        times[name].append(median_seconds(call, 1, warmup=False))
+                        if name != "mcbench":  # its BLAS calls are single-threaded: no spinning workers
+                            let_blas_idle()
+                    limits.append(gemm_limit(width, block, dtype, args.threads))
 
             mc_t = times["mcbench"]
             mc_s, np_s = statistics.median(mc_t), statistics.median(times["numpy"])
@@ -200,7 +201,7 @@ def main(argv=None):
                 "mcbench_GFLOP/s": gflop / mc_s, "numpy_GFLOP/s": gflop / np_s,
                 "torch_GFLOP/s": gflop / th_s, "gemm_limit_GFLOP/s": limit,
                 "frac_gemm": frac, "frac_gemm_executed": frac * executed, "x_numpy": x_numpy, "x_torch": x_torch,
-                "block": block, "compile_s": kernel.compile_seconds,
+                "block": block, "compile_s": kernel.compile_seconds, "other_load": other.cores,
             })
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
@@ -212,7 +213,8 @@ def main(argv=None):
           "timing one call of every system and then the GEMM limit on the same shapes. frac_gemm, x_numpy, x_torch: "
           "medians over rounds of the per-round ratios (mcbench / gemm_limit, mcbench speed / baseline speed). "
           "frac_gemm_executed: the same for the flops every system executes (no backward GEMM at layer 1). "
-          "block: inputs per block. compile_s: untimed.")
+          "block: inputs per block. compile_s: untimed. other_load: cores other processes kept busy during the "
+          f"row's rounds (above {BUSY_CORES_WARNING} the row's numbers are distorted).")
     return table
 
 

@@ -89,7 +89,7 @@ def main(argv=None):
     import pandas as pd
 
     numba.set_num_threads(args.threads)
-    from mcbench.env import banner
+    from mcbench.env import BUSY_CORES_WARNING, OtherLoad, banner
     from mcbench.kernels import _gaussian_problem, prepare
     from mcbench.limits import (let_blas_idle, limit_fractions, machine_limits, median_seconds,
                                 numpy_rng_normals_per_second)
@@ -102,14 +102,15 @@ def main(argv=None):
             dtype = np.dtype(dt_name)
             fused = prepare("relu_moments", d=d, n=n, dtype=dt_name)  # compiles and warms up, untimed
             let_blas_idle()
-            fused_s = fused.median_seconds(args.repeat)
-            blocked_s = median_seconds(lambda: numpy_blocked(mean, cov, n, dtype), args.repeat)
-            plain_s = np.nan
-            if not args.no_plain:
-                n_plain = min(n, 2_000_000)
-                plain_s = median_seconds(lambda: numpy_plain(mean, cov, n_plain, dtype), 1) * n / n_plain
-            let_blas_idle()
-            limits = machine_limits(fused.shape(args.threads)["gemm_rows"], d, dtype, args.threads)
+            with OtherLoad() as other:
+                fused_s = fused.median_seconds(args.repeat)
+                blocked_s = median_seconds(lambda: numpy_blocked(mean, cov, n, dtype), args.repeat)
+                plain_s = np.nan
+                if not args.no_plain:
+                    n_plain = min(n, 2_000_000)
+                    plain_s = median_seconds(lambda: numpy_plain(mean, cov, n_plain, dtype), 1) * n / n_plain
+                let_blas_idle()
+                limits = machine_limits(fused.shape(args.threads)["gemm_rows"], d, dtype, args.threads)
             rates = fused.rates(fused_s)
             fractions = limit_fractions(rates, limits)
             rows.append({
@@ -128,6 +129,7 @@ def main(argv=None):
                 "gemm_limit_GFLOP/s": limits["gemm_gflop_per_s"],
                 "frac_gemm": fractions["gemm"],
                 "compile_s": fused.compile_seconds,
+                "other_load": other.cores,
             })
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
@@ -135,7 +137,9 @@ def main(argv=None):
     print(banner(**{"numpy RNG": f"{numpy_rng_normals_per_second() / 1e6:.0f} M normals/s (1 thread)"}))
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("x_blocked, x_numpy: fused speed / baseline speed. frac_rng: fused normals/s / rng_limit. "
-          "frac_gemm: fused executed GFLOP/s (2d^2+d per sample) / gemm_limit. compile_s: JIT or cache load, untimed.")
+          "frac_gemm: fused executed GFLOP/s (2d^2+d per sample) / gemm_limit. compile_s: JIT or cache load, untimed. "
+          f"other_load: cores other processes kept busy meanwhile (above {BUSY_CORES_WARNING} the row's numbers "
+          "are distorted).")
     return table
 
 

@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Profile one hot kernel: compile time (cold and cached), run time split into\n"
                     "phases, normals/s and GFLOP/s against the RNG and GEMM limits measured on this\n"
-                    "machine, scaling from 1 to N threads, and peak memory.",
+                    "machine, scaling from 1 to N threads, and peak memory. Phase shares are of the\n"
+                    "end-to-end time; the report warns when other processes kept the machine busy\n"
+                    "while it timed, since its numbers are then distorted.",
     )
     from .spec import activation_names
 

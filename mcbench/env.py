@@ -10,6 +10,7 @@ import os
 import platform
 import socket
 import subprocess
+import time
 from datetime import datetime, timezone
 
 import numba
@@ -58,6 +59,62 @@ def threading_layer() -> str:
 
         sample_mvn([0.0], [[1.0]], 2, seed=stream_key(0)[0] % 2)
         return numba.threading_layer()
+
+
+def _busy_cpu_seconds() -> float | None:
+    """CPU-seconds all cores have spent busy since boot (Linux ``/proc/stat``), or None elsewhere.
+
+    Busy is everything but idle and iowait; steal (time the hypervisor gave
+    to other guests) counts as busy, since it is taken from us too.
+    """
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()
+        ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError, IndexError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+#: Cores kept busy by other processes beyond which a timing report warns that its numbers are distorted.
+BUSY_CORES_WARNING = 0.25
+
+
+def busy_note(other_cores) -> str:
+    """"" on a quiet machine, else a short warning naming how many cores other processes kept busy."""
+    if other_cores is None or not other_cores > BUSY_CORES_WARNING:  # None or NaN: not measured
+        return ""
+    return f"busy machine: other processes kept {other_cores:.2f} of {os.cpu_count()} cores busy"
+
+
+class OtherLoad:
+    """Context manager measuring how many cores *other* processes kept busy while its block ran.
+
+    Timings taken on a busy machine are distorted (on 2 cores, one busy
+    neighbour can halve a parallel kernel), so timing reports record this
+    beside their numbers. On exit, ``cores`` holds the average number of
+    cores busy with anything but this process (and the children it waited
+    for): machine-wide busy CPU time minus our own, over the wall time. It
+    is None where ``/proc/stat`` is unavailable.
+    """
+
+    cores: float | None = None
+
+    def __enter__(self):
+        self._busy, self._own, self._wall = _busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        busy, wall = _busy_cpu_seconds(), time.perf_counter() - self._wall
+        if busy is not None and self._busy is not None and wall > 0:
+            other = (busy - self._busy) - (_own_cpu_seconds() - self._own)
+            self.cores = max(0.0, other / wall)  # tick rounding can make an idle machine read slightly negative
+        return False
 
 
 def utc_now(for_path: bool = False) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import append_history, atomic_directory
-from .env import utc_now
+from .env import OtherLoad, busy_note, utc_now
 from .kernels import NIGHTLY_PROBLEMS, prepare, problem_label
 from .report import per_check_counts
 
@@ -29,17 +29,23 @@ DEFAULT_FACTOR = 1.2
 
 
 def time_kernels(problems=NIGHTLY_PROBLEMS, repeat=5, progress=None) -> pd.DataFrame:
-    """Median/min/max seconds per call and throughput of each hot kernel."""
+    """Median/min/max seconds per call and throughput of each hot kernel.
+
+    ``other_load_cores``: cores other processes kept busy while the kernel
+    was timed (see :class:`mcbench.env.OtherLoad`), so a slow night on a busy
+    machine can be told from a regression.
+    """
     rows = []
     for name, params in problems:
         label = problem_label(name, params)
         if progress is not None:
             progress.begin(label)
         kernel = prepare(name, **params)
-        times = kernel.time(repeat=repeat, min_seconds=0.05)
+        with OtherLoad() as other:
+            times = kernel.time(repeat=repeat, min_seconds=0.05)
         median = float(np.median(times))
         row = {"kernel": label, "median_s": median, "min_s": float(times.min()), "max_s": float(times.max()),
-               "repeat": repeat, "compile_s": kernel.compile_seconds}
+               "repeat": repeat, "compile_s": kernel.compile_seconds, "other_load_cores": other.cores}
         row.update(kernel.rates(median))
         rows.append(row)
         if progress is not None:
@@ -58,7 +64,8 @@ def history_rows(run_id, env, result, timings: pd.DataFrame) -> pd.DataFrame:
                      "worst_abs_z": c["worst_abs_z"], "seconds": result.timings.get(c["check"], np.nan)})
     for _, k in timings.iterrows():
         rows.append({**base, "kind": "kernel", "name": k["kernel"], "median_s": k["median_s"],
-                     "min_s": k["min_s"], "max_s": k["max_s"], "repeat": k["repeat"]})
+                     "min_s": k["min_s"], "max_s": k["max_s"], "repeat": k["repeat"],
+                     "other_load_cores": k.get("other_load_cores", np.nan)})
     return pd.DataFrame(rows)
 
 
@@ -80,7 +87,7 @@ def previous_run(history: pd.DataFrame, machine: str, compare_to=None):
 def compare(current: pd.DataFrame, previous: pd.DataFrame | None, factor=DEFAULT_FACTOR) -> pd.DataFrame:
     """Comparison table of this run against the previous one, with flags."""
     if previous is None:
-        return pd.DataFrame(columns=["kind", "name", "previous", "current", "ratio", "flag"])
+        return pd.DataFrame(columns=["kind", "name", "previous", "current", "ratio", "flag", "note"])
     rows = []
     prev_k = previous[previous["kind"] == "kernel"].set_index("name")
     for _, k in current[current["kind"] == "kernel"].iterrows():
@@ -92,14 +99,16 @@ def compare(current: pd.DataFrame, previous: pd.DataFrame | None, factor=DEFAULT
         ratio = k["median_s"] / p["median_s"]
         slower = ratio > factor and k["min_s"] > p["max_s"]
         faster = ratio < 1 / factor and k["max_s"] < p["min_s"]
+        # Still flagged on a busy machine (it is slower), but said so: that night's neighbours may be the cause.
+        busy = busy_note(k.get("other_load_cores", np.nan)) if slower else ""
         rows.append({"kind": "kernel", "name": k["name"], "previous": p["median_s"], "current": k["median_s"],
-                     "ratio": ratio, "flag": "SLOWER" if slower else ("faster" if faster else "")})
+                     "ratio": ratio, "flag": "SLOWER" if slower else ("faster" if faster else ""), "note": busy})
     prev_c = previous[previous["kind"] == "check"].set_index("name")
     for _, c in current[current["kind"] == "check"].iterrows():
         before = prev_c["fails"].get(c["name"], 0) if len(prev_c) else 0
         flag = "NEW FAILURE" if c["fails"] > 0 and before == 0 else ("still failing" if c["fails"] else "")
         rows.append({"kind": "check", "name": c["name"], "previous": before, "current": c["fails"],
-                     "ratio": np.nan, "flag": flag})
+                     "ratio": np.nan, "flag": flag, "note": ""})
     return pd.DataFrame(rows)
 
 

@@ -49,7 +49,13 @@ phases
     end-to-end minus the summed phases: the mean shift, weight scaling, thread
     start-up, Python-side set-up (and its LAPACK calls, whose spinning BLAS
     threads compete with the kernel), cache effects between phases. It may be
-    negative when phases run slower alone.
+    negative when phases run slower alone. Shares are of the end-to-end
+    time, so the phases and "unaccounted" add up to 100%. A phase no slower
+    than the copy of its input is shown as 0 and starred: this method cannot
+    resolve it. Timings on a busy machine mislead, so the report records how
+    many cores other processes kept busy meanwhile (``/proc/stat``) and warns
+    above a quarter of a core, and also when the phases alone overshoot the
+    end-to-end time by more than 10%.
 limits
     :func:`mcbench.limits.machine_limits` in this process, same threads:
     RNG normals/s and GEMM GFLOP/s on the kernel's ``chunk x d @ d x d`` (MLP:
@@ -237,13 +243,27 @@ def _network_phases(phase, key, w, w_std, input_std, h, zp, gp, dp, factor, zs, 
 # ------------------------------------------------------------------ phases -----
 
 
-def _phase_table(times: dict, copy_seconds: float, copied: tuple) -> dict:
-    """Subtract the copy baseline from the phases that copy their input first (never below 0)."""
-    return {name: max(t - copy_seconds, 0.0) if name in copied else t for name, t in times.items()}
+def _phase_table(times: dict, copy_seconds: float, copied: tuple) -> tuple[dict, set]:
+    """Subtract the copy baseline from the phases that copy their input first.
+
+    Returns ``({name: seconds}, swallowed)``. A phase no slower than its copy
+    alone is below what this method resolves: it is set to 0 and named in
+    ``swallowed``, so the report can say so rather than show a clean zero.
+    """
+    seconds, swallowed = {}, set()
+    for name, t in times.items():
+        if name in copied:
+            t -= copy_seconds
+            if t <= 0.0:
+                swallowed.add(name)
+                t = 0.0
+        seconds[name] = t
+    return seconds, swallowed
 
 
 def _gaussian_phases(kernel, threads, repeat, min_seconds):
-    """Phases of ``relu_moments`` / ``sample_mvn``: {name: seconds}, work per phase and the problem shape."""
+    """Phases of ``relu_moments`` / ``sample_mvn``: {name: seconds}, the phases the copy baseline swallowed,
+    work per phase and the problem shape."""
     shape = kernel.shape(threads)
     p = kernel.full_params
     d, n, dtype = shape["d"], shape["n"], np.dtype(shape["dtype"])
@@ -288,19 +308,20 @@ def _gaussian_phases(kernel, threads, repeat, min_seconds):
         merge = [relu_moments(mean, cov, 2 * n_chunks, p["seed"], dtype, chunk_size=2, threads=threads).seconds
                  for _ in range(repeat + 1)]
         raw["merge"] = float(np.median(merge[1:]))  # the first call warms up
-    seconds = _phase_table(raw, copy_s, ("TRMM", "ReLU+centre"))
+    seconds, swallowed = _phase_table(raw, copy_s, ("TRMM", "ReLU+centre"))
     trmm_flops = float(n) * d * d
     work = {"RNG": (n * d, "normals"), "TRMM": (trmm_flops, "flops")}
     if kernel.name == "relu_moments":
         work["SYRK"] = (kernel.work["flops"] - trmm_flops, "flops")
-    return seconds, work, shape | {"copy_baseline_seconds": copy_s}
+    return seconds, swallowed, work, shape | {"copy_baseline_seconds": copy_s}
 
 
 def _mlp_phase_args(kernel, threads):
-    """``_network_phases``' arguments after ``phase`` for ``kernel``'s problem, its spec and shape.
+    """``_network_phases``' arguments after ``phase`` for ``kernel``'s problem, its spec and shape, and ``st``.
 
-    The arrays start empty; ``_M_PREPARE`` fills them (and, on one block of
-    inputs, accumulates exactly the kernel's per-network sums in ``st``).
+    The arrays start empty; ``_M_PREPARE`` fills them and, on one block of
+    inputs, accumulates exactly the kernel's per-network sums in ``st``
+    (slots, depth + 1, N_STATS), which is also returned on its own.
     """
     from .spec import MLPSpec
 
@@ -324,12 +345,13 @@ def _mlp_phase_args(kernel, threads):
     args = (stream_key(p["seed"]), w, np.sqrt(spec.layer_weight_vars()), float(np.sqrt(spec.input_var)),
             h, zp, gp, dp, factor, zs, ds, ps, hn2, hn2s, st, np.zeros(width), phi, dphi,
             act.a, act.b, kind, networks, batch, block)
-    return args, spec, shape
+    return args, spec, shape, st
 
 
 def _mlp_phases(kernel, threads, repeat, min_seconds):
-    """Phases of ``mlp_propagation``: {name: seconds}, work per phase and the problem shape."""
-    args, spec, shape = _mlp_phase_args(kernel, threads)
+    """Phases of ``mlp_propagation``: {name: seconds}, the phases the copy baseline swallowed, work per phase
+    and the problem shape."""
+    args, spec, shape, _ = _mlp_phase_args(kernel, threads)
     width, depth, batch, networks = shape["width"], shape["depth"], shape["batch"], shape["networks"]
 
     def run(phase):
@@ -343,12 +365,12 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
         copy_s = timed(_M_COPY)
         raw = {"forward GEMM": timed(_M_FWD), "pointwise+stats": timed(_M_POINT), "backward GEMM": timed(_M_BWD),
                "RNG": timed(_M_RNG)}  # last: it overwrites the prepared weights and inputs with fresh draws
-    seconds = _phase_table(raw, copy_s, ("pointwise+stats",))
+    seconds, swallowed = _phase_table(raw, copy_s, ("pointwise+stats",))
     forward = mlp_flops(spec.widths, networks, batch) / 2
     work = {"RNG": (networks * (depth * width * width + 2 * batch * width), "normals"),
             "forward GEMM": (forward, "flops"), "backward GEMM": (kernel.work["flops"] - forward, "flops")}
     order = ["RNG", "forward GEMM", "pointwise+stats", "backward GEMM"]
-    return {k: seconds[k] for k in order}, work, shape | {"copy_baseline_seconds": copy_s}
+    return {k: seconds[k] for k in order}, swallowed, work, shape | {"copy_baseline_seconds": copy_s}
 
 
 # --------------------------------------------------------- child processes -----
@@ -490,10 +512,18 @@ def profile(name: str, params: dict, threads: int | None = None, cold_compile: b
     -------
     dict
         ``kernel, params, threads, problem, compile, phases, phases_seconds,
-        kernel_seconds, unaccounted_seconds, unaccounted_fraction, throughput,
-        limits, fraction_of_limit, scaling, memory, environment``.
+        kernel_seconds, unaccounted_seconds, unaccounted_fraction,
+        other_load_cores, throughput, limits, fraction_of_limit, scaling,
+        memory, environment``. Each phase has ``seconds``, ``fraction`` (of
+        the sum of phases), ``fraction_of_end_to_end``,
+        ``below_copy_baseline`` (True when the phase ran no slower than the
+        copy of its input, so its 0 s means "not resolved", not "free") and,
+        where its work is known, ``rate``, ``rate_unit`` and
+        ``fraction_of_limit``. ``other_load_cores`` is the average number of
+        cores other processes kept busy during the timings (None without
+        ``/proc/stat``).
     """
-    from .env import environment
+    from .env import OtherLoad, environment
 
     if name not in PROFILED:
         raise ValueError(f"cannot profile {name!r}; choose one of {', '.join(PROFILED)}")
@@ -517,23 +547,24 @@ def profile(name: str, params: dict, threads: int | None = None, cold_compile: b
         method="prepare() in fresh interpreters: cold with an empty NUMBA_CACHE_DIR, cached with the default cache",
     )
 
-    scaling = []
-    for t in thread_counts(n_max):
-        with numba_threads(t):
-            scaling.append({"threads": t, "seconds": kernel.median_seconds(repeat, min_seconds)})
+    with OtherLoad() as other:  # every timing below: a busy machine distorts them, so the report says how busy
+        scaling = []
+        for t in thread_counts(n_max):
+            with numba_threads(t):
+                scaling.append({"threads": t, "seconds": kernel.median_seconds(repeat, min_seconds)})
+        phase_fn = _mlp_phases if name == "mlp_propagation" else _gaussian_phases
+        seconds, swallowed, work, shape = phase_fn(kernel, n_max, repeat, min_seconds)
+        lim = limits.machine_limits(shape["gemm_rows"], shape["gemm_d"], shape["dtype"], n_max)
     for row in scaling:
         row["speedup"] = scaling[0]["seconds"] / row["seconds"]
         row["efficiency"] = row["speedup"] / row["threads"]
     kernel_s = scaling[-1]["seconds"]
-
-    phase_fn = _mlp_phases if name == "mlp_propagation" else _gaussian_phases
-    seconds, work, shape = phase_fn(kernel, n_max, repeat, min_seconds)
-    lim = limits.machine_limits(shape["gemm_rows"], shape["gemm_d"], shape["dtype"], n_max)
     limit_of = {"normals": ("rng_normals_per_s", 1.0, "normals/s"), "flops": ("gemm_gflop_per_s", 1e-9, "GFLOP/s")}
     total = sum(seconds.values())
     phases = []
     for phase, sec in seconds.items():
-        row = {"phase": phase, "seconds": sec, "fraction": sec / total if total > 0 else float("nan")}
+        row = {"phase": phase, "seconds": sec, "fraction": sec / total if total > 0 else float("nan"),
+               "fraction_of_end_to_end": sec / kernel_s, "below_copy_baseline": phase in swallowed}
         if phase in work and sec > 0:
             amount, kind = work[phase]
             key, scale, unit = limit_of[kind]
@@ -555,6 +586,7 @@ def profile(name: str, params: dict, threads: int | None = None, cold_compile: b
         "kernel_seconds": kernel_s,
         "unaccounted_seconds": kernel_s - total,
         "unaccounted_fraction": (kernel_s - total) / kernel_s,
+        "other_load_cores": other.cores,
         "throughput": rates,
         "limits": lim,
         "fraction_of_limit": fractions,
@@ -569,6 +601,25 @@ def profile(name: str, params: dict, threads: int | None = None, cold_compile: b
 
 def _fmt(value, spec=".3g", missing="n/a"):
     return missing if value is None or (isinstance(value, float) and not np.isfinite(value)) else format(value, spec)
+
+
+#: Unaccounted share (negative: the phases alone took longer than the kernel) below which the report warns.
+NEGATIVE_UNACCOUNTED_WARNING = -0.10
+
+
+def _distortion_notes(rep: dict) -> list[str]:
+    """Warnings that the phase table cannot be read at face value: a busy machine, or phases slower alone."""
+    from .env import busy_note
+
+    notes = []
+    busy = busy_note(rep.get("other_load_cores"))
+    if busy:
+        notes.append(f"  ! {busy} while this ran: every timing here is distorted; profile on an idle machine")
+    if rep["unaccounted_fraction"] < NEGATIVE_UNACCOUNTED_WARNING:
+        notes.append(f"  ! the phases, run alone, took {rep['phases_seconds'] / rep['kernel_seconds']:.2f}x the "
+                     "end-to-end time: phases were slowed (a busy machine, or cache effects between phases), "
+                     "so their shares are upper bounds")
+    return notes
 
 
 def format_report(rep: dict) -> str:
@@ -593,15 +644,24 @@ def format_report(rep: dict) -> str:
     shape = {k: v for k, v in rep["problem"].items() if k not in ("gemm_rows", "gemm_d", "copy_baseline_seconds")}
     lines.append("phases (" + ", ".join(f"{k} {v}" for k, v in shape.items())
                  + f"; copy baseline {rep['problem']['copy_baseline_seconds']:.3g} s subtracted from in-place phases):")
-    rows = [{"phase": p["phase"], "seconds": _fmt(p["seconds"], ".4g"), "share": f"{100 * p['fraction']:.1f}%",
+    end_to_end = rep["kernel_seconds"]
+
+    def share(seconds):
+        return f"{100 * seconds / end_to_end:.1f}%"
+
+    rows = [{"phase": p["phase"] + (" *" if p.get("below_copy_baseline") else ""),
+             "seconds": _fmt(p["seconds"], ".4g"), "of end-to-end": share(p["seconds"]),
              "rate": (_fmt(p.get("rate")) + " " + p["rate_unit"]) if "rate" in p else "",
              "of limit": _fmt(p.get("fraction_of_limit"), ".2f", "")} for p in rep["phases"]]
-    rows += [{"phase": "sum of phases", "seconds": _fmt(rep["phases_seconds"], ".4g"), "share": "100.0%"},
-             {"phase": "end-to-end", "seconds": _fmt(rep["kernel_seconds"], ".4g"),
-              "share": f"{100 * rep['kernel_seconds'] / rep['phases_seconds']:.1f}%"},
+    rows += [{"phase": "sum of phases", "seconds": _fmt(rep["phases_seconds"], ".4g"),
+              "of end-to-end": share(rep["phases_seconds"])},
              {"phase": "unaccounted", "seconds": _fmt(rep["unaccounted_seconds"], ".3g"),
-              "share": f"{100 * rep['unaccounted_seconds'] / rep['phases_seconds']:.1f}%"}]
+              "of end-to-end": share(rep["unaccounted_seconds"])},
+             {"phase": "end-to-end", "seconds": _fmt(end_to_end, ".4g"), "of end-to-end": "100.0%"}]
     lines += ["  " + line for line in pd.DataFrame(rows).fillna("").to_string(index=False).splitlines()]
+    if any(p.get("below_copy_baseline") for p in rep["phases"]):
+        lines.append("  * no slower than the copy of its input: too short for this method to resolve (shown as 0)")
+    lines += _distortion_notes(rep)
     t, f = rep["throughput"], rep["fraction_of_limit"]
     lines += ["", f"limits ({lim['threads']} threads, {lim['dtype']}): RNG {lim['rng_normals_per_s']:.3g} normals/s; "
               f"GEMM {lim['gemm_gflop_per_s']:.3g} GFLOP/s on {lim['gemm_shape']}, one per thread"]

@@ -82,6 +82,7 @@ def test_nightly_appends_history_and_flags_a_slower_kernel(tmp_path):
     assert nightly_mod.nightly(tmp_path, **common) == 0
     history = pd.read_csv(tmp_path / "history.csv")
     assert set(history["kind"]) == {"check", "kernel"}
+    assert (history.loc[history["kind"] == "kernel", "other_load_cores"] >= 0).all()
     runs = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(runs) == 1 and (runs[0] / "kernels.csv").is_file() and (runs[0] / "report.md").is_file()
     # Pretend the previous run took 1 microsecond with tight repeats: now we are clearly "slower".
@@ -99,6 +100,17 @@ def test_noise_aware_rule_needs_non_overlapping_ranges():
     clear = pd.DataFrame([{"kind": "kernel", "name": "k", "median_s": 3.0, "min_s": 2.5, "max_s": 3.5}])
     assert nightly_mod.compare(noisy, prev)["flag"].iloc[0] == ""
     assert nightly_mod.compare(clear, prev)["flag"].iloc[0] == "SLOWER"
+    assert nightly_mod.compare(clear, prev)["note"].iloc[0] == ""  # no load recorded: nothing to say
+
+
+def test_a_slower_kernel_on_a_busy_machine_is_still_flagged_and_says_so():
+    prev = pd.DataFrame([{"kind": "kernel", "name": "k", "median_s": 1.0, "min_s": 0.9, "max_s": 1.1, "run": "a"}])
+    busy = pd.DataFrame([{"kind": "kernel", "name": "k", "median_s": 3.0, "min_s": 2.5, "max_s": 3.5,
+                          "other_load_cores": 1.5}])
+    quiet = busy.assign(other_load_cores=0.01)
+    row = nightly_mod.compare(busy, prev).iloc[0]
+    assert row["flag"] == "SLOWER" and "other processes kept 1.50 of" in row["note"]
+    assert nightly_mod.compare(quiet, prev)["note"].iloc[0] == ""
 
 
 def test_a_killed_nightly_leaves_no_partial_run_or_corrupt_history(tmp_path):

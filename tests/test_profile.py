@@ -58,6 +58,12 @@ def _check_common(rep, kernel, phases):
     assert rep["phases_seconds"] > 0 and rep["kernel_seconds"] > 0
     assert rep["unaccounted_seconds"] == pytest.approx(rep["kernel_seconds"] - rep["phases_seconds"])
     assert sum(p["fraction"] for p in rep["phases"]) == pytest.approx(1.0)
+    shares = sum(p["fraction_of_end_to_end"] for p in rep["phases"])
+    assert shares + rep["unaccounted_fraction"] == pytest.approx(1.0)
+    for p in rep["phases"]:
+        assert isinstance(p["below_copy_baseline"], bool)
+        assert p["seconds"] == 0 or not p["below_copy_baseline"]
+    assert rep["other_load_cores"] is None or rep["other_load_cores"] >= 0
     assert rep["fraction_of_limit"], "no fraction of a machine limit reported"
     for name, frac in rep["fraction_of_limit"].items():
         assert 0 < frac < 2, (name, frac)
@@ -117,6 +123,45 @@ def test_unknown_kernel_is_a_usage_error(capsys):
     assert "cannot profile" in capsys.readouterr().err
 
 
+def test_phase_swallowed_by_the_copy_baseline_is_flagged_not_zeroed_silently():
+    seconds, swallowed = profile._phase_table({"RNG": 0.5, "copy+work": 0.09, "copy+more": 0.3}, 0.1,
+                                              ("copy+work", "copy+more"))
+    assert seconds == pytest.approx({"RNG": 0.5, "copy+work": 0.0, "copy+more": 0.2})
+    assert swallowed == {"copy+work"}
+
+
+def test_text_report_warns_when_timings_are_distorted(relu_report):
+    calm = dict(relu_report, other_load_cores=0.0, unaccounted_fraction=0.02)
+    assert "!" not in "".join(profile._distortion_notes(calm))
+    busy = dict(calm, other_load_cores=1.2)
+    assert "other processes kept 1.20 of" in profile.format_report(busy)
+    slow_alone = dict(calm, phases_seconds=1.5 * calm["kernel_seconds"], unaccounted_fraction=-0.5)
+    assert "1.50x the end-to-end time" in profile.format_report(slow_alone)
+    swallowed = dict(calm, phases=[dict(p, below_copy_baseline=True) for p in calm["phases"]])
+    assert "too short for this method to resolve" in profile.format_report(swallowed)
+
+
+def test_other_load_sees_a_busy_neighbour():
+    """A child process spinning on a core for the whole block counts as about one other busy core."""
+    import subprocess
+    import sys
+    import time
+
+    from mcbench.env import OtherLoad
+
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 30: pass"])
+    try:
+        time.sleep(0.3)  # past the interpreter's start-up
+        with OtherLoad() as load:
+            time.sleep(1.0)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    if load.cores is None:
+        pytest.skip("no /proc/stat on this platform")
+    assert load.cores > 0.5, load.cores
+
+
 def test_thread_counts():
     assert profile.thread_counts(1) == [1]
     assert profile.thread_counts(2) == [1, 2]
@@ -132,19 +177,16 @@ def test_mlp_phases_replay_the_kernel_exactly(activation):
     If the kernel changes what it draws, stores or accumulates and the
     profile's phase drivers do not follow, this fails.
     """
-    import inspect
-
     from mcbench.kernels import prepare
     from mcbench.mc import mlp_propagation
     from mcbench.mc.mlp import summarize
 
     kernel = prepare("mlp_propagation", width=24, depth=4, batch=40, networks=2, activation=activation,
                      init="he_normal", dtype="float32")
-    args, spec, shape = profile._mlp_phase_args(kernel, 2)
+    args, spec, shape, sums = profile._mlp_phase_args(kernel, 2)
     assert shape["block"] == 40 and shape["slots"] == 2  # one block, one network per slot: all inputs prepared
     with profile.numba_threads(2), profile.single_threaded_blas():
         profile._network_phases(profile._M_PREPARE, *args)
-    names = list(inspect.signature(profile._network_phases.py_func).parameters)[1:]  # after ``phase``
-    replay = summarize(args[names.index("st")], spec, 40, False)
+    replay = summarize(sums, spec, 40, False)
     direct = mlp_propagation(spec, 2, 40, seed=kernel.full_params["seed"], dtype="float32", threads=2)
     assert replay.equals(direct)
