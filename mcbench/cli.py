@@ -25,19 +25,32 @@ examples:
 
 exit codes: 0 all verdicts pass (seed errata and underpowered rows included);
             1 a failing comparison (or, for nightly, a new failure / slower kernel);
-            2 bad command-line arguments.
+            2 bad command-line arguments;
+            130 / 143 interrupted (Ctrl-C) / terminated (SIGTERM): no partial output is left.
 """
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+def _bounded_int(text, minimum, what):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
     return value
 
 
+def _positive_int(text):
+    return _bounded_int(text, 1, "a positive integer")
+
+
+def _seed(text):
+    return _bounded_int(text, 0, "a non-negative integer")
+
+
 def _add_common(p):
-    p.add_argument("--seed", type=int, default=0, help="run seed (default 0); same seed, same numbers")
+    p.add_argument("--seed", type=_seed, default=0, help="run seed, a non-negative integer (default 0); "
+                                                        "same seed, same numbers")
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="Numba threads (default: all cores, NUMBA_NUM_THREADS)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -181,18 +194,41 @@ def cmd_profile(args) -> int:
     return profile_main(args)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a cancelled CI job), unwound like Ctrl-C so every cleanup runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
 def main(argv=None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     handler = {"validate": cmd_validate, "nightly": cmd_nightly, "profile": cmd_profile}[args.command]
+    # Python's default SIGTERM kills the process at once, skipping the cleanup that removes a
+    # half-written output folder; as an exception it unwinds exactly as Ctrl-C does.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return handler(args)
     except (ValueError, FileExistsError) as exc:
         print(f"mcbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        print(f"mcbench {args.command}: {'terminated' if terminated else 'interrupted'}; "
+              "no partial output was left behind", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

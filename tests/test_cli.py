@@ -113,6 +113,27 @@ def test_a_slower_kernel_on_a_busy_machine_is_still_flagged_and_says_so():
     assert nightly_mod.compare(quiet, prev)["note"].iloc[0] == ""
 
 
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_while_writing_the_report_leaves_nothing_behind(tmp_path, monkeypatch, capsys, sig, code, word):
+    """SIGTERM (kill, timeout, a cancelled CI job) cleans up like Ctrl-C: one line, no partial folder."""
+    import mcbench.report as report
+
+    write_report = report.write_report
+
+    def write_then_signal(result, folder):
+        write_report(result, folder)  # a whole report in the hidden temporary folder...
+        os.kill(os.getpid(), sig)  # ...and the signal arrives before it is renamed into place
+
+    monkeypatch.setattr(report, "write_report", write_then_signal)
+    argv = ["validate", "--only", "relu/d1-standard", "--quiet", "--out", str(tmp_path / "run")]
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(argv) == code
+    assert list(tmp_path.iterdir()) == []
+    err = capsys.readouterr().err
+    assert f"{word}; no partial output was left behind" in err and "Traceback" not in err
+    assert signal.getsignal(signal.SIGTERM) is before  # restored for the rest of the process
+
+
 def test_a_killed_nightly_leaves_no_partial_run_or_corrupt_history(tmp_path):
     """SIGKILL the nightly job at several moments; results/ must stay consistent."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
