@@ -67,9 +67,13 @@ def test_deterministic_zero_variance_coordinate_has_zero_se_and_exact_values():
     assert res.cov_se[0, 0] == 0.0
 
 
-def test_too_few_chunks_gives_nan_cov_se_not_a_fake_number():
-    res = mc.relu_moments([0.0], [[1.0]], 50, seed=0)
+def test_too_few_chunks_gives_nan_cov_se_not_a_fake_number_and_says_so():
+    with pytest.warns(RuntimeWarning, match="n_samples=50 with chunk_size=64 gives 1 chunk"):
+        res = mc.relu_moments([0.0], [[1.0]], 50, seed=0)
     assert res.n_chunks == 1 and np.isnan(res.cov_se).all() and res.cov_se_dof == 0
+    assert np.isfinite(res.mean_se).all() and np.isfinite(res.cov).all()
+    with pytest.warns(RuntimeWarning, match="chunk_size=1000 gives 1 chunk"):
+        mc.relu_moments([0.0], [[1.0]], 1001, seed=0, chunk_size=1000)  # 1000 + 1: the lone sample is no replicate
 
 
 def test_seconds_exclude_compilation():
@@ -80,11 +84,12 @@ def test_seconds_exclude_compilation():
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(n_samples=0), "n_samples must be >= 1"),
+    (dict(n_samples=0), "n_samples must be >= 2"),
     (dict(cov=[[1.0, 0.2], [0.0, 1.0]]), "not symmetric"),
     (dict(mean=[0.0, np.nan]), "mean contains NaN"),
     (dict(dtype=np.float16), "dtype must be float32 or float64"),
     (dict(threads=0), "threads must be >= 1"),
+    (dict(n_samples=1), "n_samples must be >= 2"),
 ])
 def test_bad_arguments_are_named(bad, match):
     kwargs = dict(mean=[0.0, 0.0], cov=np.eye(2), n_samples=100)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -209,7 +210,9 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
     cov : array_like, shape (d, d)
         Symmetric PSD (singular allowed).
     n_samples : int
-        Number of Monte Carlo samples, >= 1.
+        Number of Monte Carlo samples, >= 2. ``cov_se`` needs at least two
+        chunks of two or more samples; with fewer it is NaN and a
+        ``RuntimeWarning`` says so.
     seed : int or numpy.random.SeedSequence
     dtype : float32 or float64
         Dtype of the sampling and per-chunk GEMM; the merge is always float64.
@@ -222,7 +225,7 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
     -------
     ReluMomentsResult
     """
-    n = check_positive_int(n_samples, "n_samples")
+    n = check_positive_int(n_samples, "n_samples", minimum=2, why="a covariance needs two samples")
     key = stream_key(seed)
     # BLAS is pinned before the factorisation too: a multi-threaded eigh/Cholesky
     # leaves OpenBLAS workers spinning for a while, which halved the kernel's
@@ -238,11 +241,14 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
         start = time.perf_counter()
         tot_mean, tot_m2, rep_s, rep_used, n_pos = _relu_moment_kernel(*args)
         seconds = time.perf_counter() - start
-    cov_est = _mirror_lower(tot_m2) / (n - 1) if n > 1 else np.full((d, d), np.nan)
+    cov_est = _mirror_lower(tot_m2) / (n - 1)
     if rep_used >= 2:
         cov_se = np.sqrt(np.maximum(_mirror_lower(rep_s), 0.0) / (rep_used - 1) / n)
-    else:
+    else:  # NaN, not a made-up number; but said aloud, since every estimate should carry an error
         cov_se = np.full((d, d), np.nan)
+        warnings.warn(f"cov_se is NaN: it comes from the spread of per-chunk covariances, and n_samples={n} "
+                      f"with chunk_size={chunk} gives {rep_used} chunk(s) of >= 2 samples; pass a smaller "
+                      f"chunk_size or a larger n_samples (at least 2 such chunks)", RuntimeWarning, stacklevel=2)
     return ReluMomentsResult(
         mean=tot_mean,
         cov=cov_est,
