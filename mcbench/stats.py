@@ -132,6 +132,8 @@ def finalize(frames, alpha=DEFAULT_ALPHA):
     Underpowered rows are excluded from the Holm family (they are not tested).
     """
     table = pd.concat(list(frames), ignore_index=True) if not isinstance(frames, pd.DataFrame) else frames.copy()
+    if table.empty:  # e.g. --only picked theory-level seed claims, which show formulas, not comparisons
+        table = comparison_rows("", "", [], [], [], [])
     under = (table["n_eff"] < MIN_EFFECTIVE) | table["p"].isna()
     p = table["p"].where(~under)
     table["p_holm"] = holm(p.to_numpy())

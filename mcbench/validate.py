@@ -147,6 +147,7 @@ def relu_cases():
 def relu_comparison(name, mean, cov, n_samples, seed, dtype=np.float64):
     """Comparison rows of one ReLU-moment case: mean (d) and the lower triangle of cov."""
     from .mc import relu_moments as mc_relu
+    from .theory import norm_cdf
     from .theory import relu_moments as exact_relu
 
     res = mc_relu(mean, cov, n_samples, seed=seed, dtype=dtype)
@@ -192,16 +193,19 @@ def warm_up():
     from .mc import mlp_propagation, relu_moments
     from .sampling import sample_mvn
     from .spec import MLPSpec
+    from .theory import norm_cdf
     from .theory import relu_moments as exact_relu
     from .theory.mlp import mlp_propagation as theory_mlp
 
     relu_moments([0.0, 0.0], np.eye(2), 256)
     sample_mvn([0.0, 0.0], np.eye(2), 64)  # the seed-claim checks sample through it
     exact_relu([0.5, -0.5], [[1.0, 0.5], [0.5, 1.0]])
-    # One kernel compilation serves every activation (phi arrives as a function pointer);
-    # the theory maps differ: closed forms for relu, quadrature for tanh.
-    mlp_propagation(MLPSpec([4, 4, 4], "tanh", "he_normal"), 2, 4, pair_correlation=0.5)
+    norm_cdf([0.0])  # the seed claims' one-dimensional formulas
+    # phi arrives as a function pointer, so the kernel compiles once per backward-store dtype, not
+    # per activation: a one-byte mask (relu, and linear, which stores nothing) or phi'(z) (tanh and
+    # every other activation). The theory maps differ: closed forms for relu, quadrature for tanh.
     for act in ("relu", "tanh"):
+        mlp_propagation(MLPSpec([4, 4, 4], act, "he_normal"), 2, 4, pair_correlation=0.5)
         theory_mlp(MLPSpec([4, 4, 4], act, "he_normal"), pair_correlation=0.5)
 
 

@@ -113,6 +113,12 @@ def test_a_slower_kernel_on_a_busy_machine_is_still_flagged_and_says_so():
     assert nightly_mod.compare(quiet, prev)["note"].iloc[0] == ""
 
 
+def test_a_selection_without_comparisons_still_reports(tmp_path):
+    """seed/003's claims are theory-level: formulas side by side, no Monte Carlo rows. This used to crash."""
+    assert cli.main(["validate", "--only", "seed/003", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert "glorot_product_formula" in (tmp_path / "r" / "report.md").read_text()
+
+
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
 def test_a_signal_while_writing_the_report_leaves_nothing_behind(tmp_path, monkeypatch, capsys, sig, code, word):
     """SIGTERM (kill, timeout, a cancelled CI job) cleans up like Ctrl-C: one line, no partial folder."""
