@@ -85,6 +85,9 @@ def test_same_seed_same_numbers_for_any_thread_count_and_dtype_float32_close():
     (dict(pair_correlation=1.5), r"pair_correlation must lie in \[-1, 1\]"),
     (dict(pair_correlation=0.5, n_inputs=7), "n_inputs must be even"),
     (dict(dtype="int32"), "dtype must be float32 or float64"),
+    (dict(memory_budget=0), "memory_budget must be >= 1"),
+    # [3, 3] relu, float64: 2 x 8 x 3 activation bytes + 3 mask bytes + 2 x 8 norm bytes = 67 per input
+    (dict(memory_budget=10), "memory_budget=10 bytes cannot hold the smallest block of this spec: 2 inputs x 67 "),
 ])
 def test_bad_arguments_are_named(kwargs, match):
     args = dict(spec=MLPSpec([3, 3], "relu"), n_networks=2, n_inputs=4)

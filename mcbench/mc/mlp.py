@@ -64,6 +64,8 @@ BACKWARD_STREAM = 1 << 40
 #: (width 1024, float64: 1024 and 2048 rows ran 8% slower; width 256, float32:
 #: 256 to 2048 rows within 10% of each other, 512 and 1024 best).
 BLOCK_ROWS = 512
+#: Inputs per block, at least (a pair of correlated inputs must share a block).
+MIN_BLOCK_ROWS = 2
 #: Bytes per network in flight for the activation buffers and the per-layer
 #: backward store (each thread holds one network at a time; its weights come
 #: on top). A full 512-row block at width 1024, depth 20, float64 needs 19 MB
@@ -375,7 +377,8 @@ def block_size(spec: MLPSpec, n_inputs: int, dtype, memory_budget: int, pairs: b
     ``dtype``'s size for generic activations, one layer of scratch bytes for
     linear) and one float64 squared norm per layer.
 
-    Never depends on the thread count: the block fixes the order of the
+    Raises ValueError when ``memory_budget`` cannot hold ``MIN_BLOCK_ROWS``
+    inputs. Never depends on the thread count: the block fixes the order of the
     float64 sums, so a thread-dependent block would break "same seed, same
     numbers".
     """
@@ -383,8 +386,11 @@ def block_size(spec: MLPSpec, n_inputs: int, dtype, memory_budget: int, pairs: b
     kind = _kind_code(spec.activation)
     per_unit = _factor_dtype(kind, dtype).itemsize
     stored = per_unit * (widths[1:].sum() if kind != _KIND_LINEAR else widths.max())
-    per_row = 2 * np.dtype(dtype).itemsize * widths.max() + stored + 8 * len(widths)
-    block = int(min(n_inputs, BLOCK_ROWS, max(2, memory_budget // per_row)))
+    per_row = int(2 * np.dtype(dtype).itemsize * widths.max() + stored + 8 * len(widths))
+    if memory_budget < MIN_BLOCK_ROWS * per_row:  # the block would silently overrun the budget
+        raise ValueError(f"memory_budget={memory_budget} bytes cannot hold the smallest block of this spec: "
+                         f"{MIN_BLOCK_ROWS} inputs x {per_row} bytes = {MIN_BLOCK_ROWS * per_row} bytes")
+    block = int(min(n_inputs, BLOCK_ROWS, memory_budget // per_row))
     return block - (block % 2) if pairs else block  # n_inputs is even with pairs, so block >= 2
 
 
