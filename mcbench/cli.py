@@ -66,6 +66,31 @@ def _add_run_options(p, default_suite: str, suite_help: str):
     p.add_argument("--only", default=None, help="run only checks whose name contains this text")
 
 
+#: ``mcbench profile``'s problem options per kind of kernel, and their defaults (None: derived).
+PROFILE_DEFAULTS = {
+    "gaussian": {"d": 64, "n": None},  # relu_moments, sample_mvn; n defaults to ~2e7 normals / d
+    "mlp": {"width": 256, "depth": 10, "batch": 2048, "activation": "relu"},  # mlp_propagation
+}
+#: Samples x d per call when ``--n`` is not given.
+PROFILE_NORMALS = 2e7
+
+
+def profile_params(args) -> dict:
+    """``prepare`` parameters from the ``mcbench profile`` arguments; options of the other kind are an error."""
+    kind = "mlp" if args.kernel == "mlp_propagation" else "gaussian"
+    other = "gaussian" if kind == "mlp" else "mlp"
+    stray = [f"--{name}" for name in PROFILE_DEFAULTS[other] if getattr(args, name, None) is not None]
+    if stray:
+        raise ValueError(f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not apply to {args.kernel}; "
+                         "its problem options are "
+                         + ", ".join(f"--{name}" for name in PROFILE_DEFAULTS[kind]))
+    params = {name: default if getattr(args, name, None) is None else getattr(args, name)
+              for name, default in PROFILE_DEFAULTS[kind].items()}
+    if kind == "gaussian" and params["n"] is None:
+        params["n"] = max(1000, int(PROFILE_NORMALS // params["d"]))
+    return params | {"dtype": args.dtype}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcbench", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,13 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .spec import activation_names
 
     p.add_argument("kernel", help="relu_moments, sample_mvn or mlp_propagation")
-    p.add_argument("--d", type=_positive_int, default=64, help="dimension for relu_moments/sample_mvn (default 64)")
-    p.add_argument("--n", type=_positive_int, default=None, help="samples (default: ~2e7 / d)")
-    p.add_argument("--width", type=_positive_int, default=256, help="MLP width (default 256)")
-    p.add_argument("--depth", type=_positive_int, default=10, help="MLP depth (default 10)")
-    p.add_argument("--batch", type=_positive_int, default=2048, help="MLP inputs per network (default 2048)")
-    p.add_argument("--activation", default="relu",
-                   help=f"MLP activation (default relu): {', '.join(activation_names())}")
+    # Problem options default to None here, so that one given for the other kind of kernel is
+    # an error rather than silently ignored; PROFILE_DEFAULTS fills in the rest.
+    d = PROFILE_DEFAULTS["gaussian"]
+    p.add_argument("--d", type=_positive_int, help=f"relu_moments/sample_mvn: dimension (default {d['d']})")
+    p.add_argument("--n", type=_positive_int, help="relu_moments/sample_mvn: samples (default: ~2e7 / d)")
+    m = PROFILE_DEFAULTS["mlp"]
+    p.add_argument("--width", type=_positive_int, help=f"mlp_propagation: width (default {m['width']})")
+    p.add_argument("--depth", type=_positive_int, help=f"mlp_propagation: depth (default {m['depth']})")
+    p.add_argument("--batch", type=_positive_int,
+                   help=f"mlp_propagation: inputs per network (default {m['batch']})")
+    p.add_argument("--activation", help=f"mlp_propagation: activation (default {m['activation']}): "
+                                        f"{', '.join(activation_names())}")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="arithmetic dtype of the kernel (default float64)")
     p.add_argument("--threads", type=_positive_int, default=None, help="maximum threads for the scaling run")

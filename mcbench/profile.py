@@ -119,8 +119,6 @@ PROFILED = tuple(_TOP_LEVEL)
 #: Timing repeats (median) and the least time one repeat lasts.
 REPEAT = 5
 MIN_SECONDS = 0.05
-#: Samples (times d) per call when ``--n`` is not given, as the CLI documents.
-DEFAULT_NORMALS = 2e7
 CHILD_TIMEOUT = 600
 
 # ----------------------------------------------------------- phase drivers -----
@@ -482,15 +480,6 @@ def thread_counts(n: int) -> list[int]:
     return counts + [n]
 
 
-def kernel_params(args) -> dict:
-    """``prepare`` parameters from the ``mcbench profile`` arguments."""
-    if args.kernel == "mlp_propagation":
-        return {"width": args.width, "depth": args.depth, "batch": args.batch, "activation": args.activation,
-                "dtype": args.dtype}
-    n = args.n if args.n is not None else max(1000, int(DEFAULT_NORMALS // args.d))
-    return {"d": args.d, "n": n, "dtype": args.dtype}
-
-
 def profile(name: str, params: dict, threads: int | None = None, cold_compile: bool = True,
             repeat: int = REPEAT, min_seconds: float = MIN_SECONDS) -> dict:
     """Profile kernel ``name`` on ``prepare(name, **params)``; returns a JSON-serialisable dict.
@@ -692,6 +681,8 @@ def main(args) -> int:
     activation, dtype, threads, json). An optional ``cold_compile`` attribute
     (not a CLI flag) set to False skips the cold-compile child, for tests.
     """
-    rep = profile(args.kernel, kernel_params(args), args.threads, getattr(args, "cold_compile", True))
+    from .cli import profile_params
+
+    rep = profile(args.kernel, profile_params(args), args.threads, getattr(args, "cold_compile", True))
     print(json.dumps(rep, default=_jsonable) if args.json else format_report(rep))
     return 0

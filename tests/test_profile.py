@@ -118,6 +118,25 @@ def test_text_report(relu_report, mvn_report):
             assert needle in text, needle
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["relu_moments", "--width", "64"], "--width does not apply to relu_moments; its problem options are --d, --n"),
+    (["mlp_propagation", "--d", "8", "--n", "9"], "--d, --n do not apply to mlp_propagation"),
+])
+def test_an_option_of_the_other_kernel_is_a_usage_error_not_ignored(capsys, argv, message):
+    assert cli.main(["profile", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_profile_defaults():
+    def params(*argv):
+        return cli.profile_params(build_parser().parse_args(["profile", *argv]))
+
+    assert params("relu_moments") == {"d": 64, "n": 312_500, "dtype": "float64"}
+    assert params("sample_mvn", "--d", "8", "--n", "5") == {"d": 8, "n": 5, "dtype": "float64"}
+    assert params("mlp_propagation", "--depth", "3", "--dtype", "float32") == {
+        "width": 256, "depth": 3, "batch": 2048, "activation": "relu", "dtype": "float32"}
+
+
 def test_unknown_kernel_is_a_usage_error(capsys):
     assert cli.main(["profile", "bvn_cdf"]) == 2
     assert "cannot profile" in capsys.readouterr().err
