@@ -63,7 +63,9 @@ SUITE_CHOICES = ("quick", "nightly", "full")
 
 def _add_run_options(p, default_suite: str, suite_help: str):
     p.add_argument("--suite", choices=SUITE_CHOICES, default=default_suite, help=suite_help)
-    p.add_argument("--only", default=None, help="run only checks whose name contains this text")
+    p.add_argument("--only", default=None, metavar="TEXT",
+                   help="run only checks whose name contains TEXT, e.g. relu/ or mlp/meanfield/tanh "
+                        "(mcbench validate --list shows the names)")
 
 
 #: ``mcbench profile``'s problem options per kind of kernel, and their defaults (None: derived).
@@ -114,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder, must not exist (default: results/validate-SUITE-UTCSTAMP)")
     v.add_argument("--alpha", type=float, default=None,
                    help="family-wise error rate for Holm across the run (default 1e-3)")
+    v.add_argument("--list", action="store_true",
+                   help="list the checks (those --only selects, if given) with what each compares, and exit")
     _add_common(v)
 
     n = sub.add_parser(
@@ -181,6 +185,8 @@ def cmd_validate(args) -> int:
     from .report import format_summary_line, summary_counts, write_report
     from .validate import run_validation
 
+    if args.list:
+        return list_checks(args.only)
     alpha = stats.DEFAULT_ALPHA if args.alpha is None else args.alpha
     if not 0 < alpha < 1:
         raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
@@ -195,6 +201,19 @@ def cmd_validate(args) -> int:
     print(format_summary_line(summary_counts(result.table)))
     print(f"report: {out / 'report.md'} (also report.html, report.csv, figures, run.json)")
     return 0 if result.ok else 1
+
+
+def list_checks(only=None) -> int:
+    """Print the check names (containing ``only``, if given) and their descriptions."""
+    from .validate import catalogue
+
+    checks = [c for c in catalogue() if only is None or only in c.name]
+    if not checks:
+        raise ValueError(f"no check name contains {only!r}")
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"{c.name:<{width}}  {c.description}")
+    return 0
 
 
 def per_check_summary(table):
@@ -251,6 +270,11 @@ def main(argv=None) -> int:
     except (ValueError, FileExistsError) as exc:
         print(f"mcbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (mcbench validate --list | head): not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, _Terminated)
         print(f"mcbench {args.command}: {'terminated' if terminated else 'interrupted'}; "

@@ -689,22 +689,27 @@ def _errata_blocks(errata) -> list:
     blocks = [_Heading("Seed errata")]
     if _is_empty(errata):
         return blocks + [_Text("No seed claims were tested in this run.")]
+    from .validate_claims import DERIVATION_UNRESOLVED
+
     errs = errata["verdict"] == "seed-erratum"
-    by_mc = int((errs & errata["estimate"].notna()).sum())
+    by_mc = int((errs & (errata["refuted_by"] == "Monte Carlo")).sum())
+    unresolved = int((errata["refuted_by"] == DERIVATION_UNRESOLVED).sum())
     blocks.append(_Text(
         f"{len(errata)} seed claims examined, {int(errs.sum())} errata: {by_mc} refuted by this run's Monte "
-        f"Carlo (z against the formula as written), {int(errs.sum()) - by_mc} statements or theory-level "
-        "claims refuted by derivation and quadrature (their Monte Carlo evidence, where any, is in the MLP "
-        "checks). Each row puts the seed's formula as written beside the corrected one; each z is "
+        f"Carlo (z against the formula as written), {int(errs.sum()) - by_mc} by derivation and quadrature "
+        f"(statements and theory-level claims, whose Monte Carlo evidence, where any, is in the MLP checks"
+        + (f"; and {unresolved} slip(s) too small for this run's Monte Carlo to resolve: another seed or "
+           "a larger suite may or may not reject them" if unresolved else "")
+        + "). Each row puts the seed's formula as written beside the corrected one; each z is "
         "(Monte Carlo − value) / SE."))
     shown = _format_frame(errata, ["claim", "seed", "section", "as_written", "corrected", "seed_value",
-                                   "correct_value", "z_seed", "z_correct", "verdict"])
+                                   "correct_value", "z_seed", "z_correct", "verdict", "refuted_by"])
     shown.insert(7, "MC estimate ± SE", [fmt_pm(e, s) for e, s in zip(errata["estimate"], errata["stderr"])])
     if "note" in errata:
         shown["why"] = errata["note"].fillna("").astype(str).to_numpy()
     shown = shown.rename(columns={"as_written": "as written", "seed_value": "seed value",
                                   "correct_value": "correct value", "z_seed": "z (seed)",
-                                  "z_correct": "z (corrected)"})
+                                  "z_correct": "z (corrected)", "refuted_by": "refuted by"})
     return blocks + [_Table(shown)]
 
 

@@ -96,7 +96,8 @@ def claim_comparison(claim, n_samples, seed):
     errata = {"check": check, "claim": claim.name, "seed": claim.seed, "section": claim.section,
               "as_written": claim.as_written, "corrected": claim.corrected, "note": claim.note,
               "seed_value": np.nan, "correct_value": np.nan, "estimate": np.nan, "stderr": np.nan,
-              "z_seed": np.nan, "z_correct": np.nan, "verdict": "seed-erratum" if claim.is_erratum else "pass"}
+              "z_seed": np.nan, "z_correct": np.nan, "verdict": "seed-erratum" if claim.is_erratum else "pass",
+              "refuted_by": DERIVATION if claim.is_erratum else "", "known_erratum": claim.is_erratum}
     if claim.seed_fn is None:
         return [], errata
     seed_value = np.atleast_1d(np.ravel(np.asarray(claim.seed_fn(*claim.example), dtype=float)))
@@ -123,7 +124,7 @@ def claim_comparison(claim, n_samples, seed):
     z_seed, z_correct = rows[0]["z"].to_numpy(float), rows[1]["z"].to_numpy(float)
     worst = int(np.nanargmax(np.abs(z_seed))) if np.isfinite(z_seed).any() else 0
     errata.update(seed_value=seed_value[worst], correct_value=correct[worst], estimate=est[worst],
-                  stderr=se[worst], z_seed=z_seed[worst], z_correct=z_correct[worst], verdict="")
+                  stderr=se[worst], z_seed=z_seed[worst], z_correct=z_correct[worst], verdict="", refuted_by="")
     return rows, errata
 
 
@@ -136,18 +137,35 @@ def _claim_check(claim):
                  description=f"seed {claim.seed} {claim.section}: {claim.name}")
 
 
+#: ``refuted_by`` of an erratum shown wrong by derivation and quadrature rather than by this run's data.
+DERIVATION = "derivation"
+#: ... and of one whose Monte Carlo check this run could not resolve (a small slip, such as 0.3431 for 0.3408).
+DERIVATION_UNRESOLVED = "derivation (below this run's Monte Carlo resolution)"
+
+
 def errata_verdicts(errata: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Fill the errata table's verdicts from the Holm-corrected 'as written' rows."""
+    """Fill the errata table's verdicts from the Holm-corrected 'as written' rows.
+
+    ``refuted_by`` says how an erratum is known: "Monte Carlo" when this run
+    rejects the formula as written; otherwise, for a claim the registry knows
+    to be wrong, the derivation, since whether a small slip reaches
+    significance depends on the run's seed and size, and a known-wrong
+    formula must never read "pass".
+    """
     if errata.empty:
         return errata
     errata = errata.copy()
     written = table[table["seed_claim"].astype(bool)]
     for i, row in errata.iterrows():
         if row["verdict"]:
-            continue  # a statement: its verdict is the registry's
+            continue  # a statement or a theory-level claim: its verdict is the registry's
         verdicts = written.loc[written["check"] == row["check"], "verdict"]
-        errata.loc[i, "verdict"] = ("seed-erratum" if (verdicts == "seed-erratum").any()
-                                    else "underpowered" if (verdicts == "underpowered").all() else "pass")
+        if (verdicts == "seed-erratum").any():
+            errata.loc[i, ["verdict", "refuted_by"]] = ["seed-erratum", "Monte Carlo"]
+        elif row["known_erratum"]:
+            errata.loc[i, ["verdict", "refuted_by"]] = ["seed-erratum", DERIVATION_UNRESOLVED]
+        else:
+            errata.loc[i, "verdict"] = "underpowered" if (verdicts == "underpowered").all() else "pass"
     return errata
 
 

@@ -113,6 +113,23 @@ def test_a_slower_kernel_on_a_busy_machine_is_still_flagged_and_says_so():
     assert nightly_mod.compare(quiet, prev)["note"].iloc[0] == ""
 
 
+def test_list_shows_the_check_names_that_only_selects(capsys):
+    assert cli.main(["validate", "--list", "--only", "mlp/meanfield/t"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["mlp/meanfield/tanh"] and "mean-field maps" in lines[0]
+    assert cli.main(["validate", "--list", "--only", "nosuchcheck"]) == 2
+    assert "no check name contains 'nosuchcheck'" in capsys.readouterr().err
+
+
+def test_list_into_a_closed_pipe_is_quiet():
+    """As in ``mcbench validate --list | head -1``; the reader is gone before the first line (imports take ~1 s)."""
+    proc = subprocess.Popen([sys.executable, "-m", "mcbench", "validate", "--list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and err == "", err
+
+
 def test_a_selection_without_comparisons_still_reports(tmp_path):
     """seed/003's claims are theory-level: formulas side by side, no Monte Carlo rows. This used to crash."""
     assert cli.main(["validate", "--only", "seed/003", "--out", str(tmp_path / "r"), "--quiet"]) == 0

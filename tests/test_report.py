@@ -85,7 +85,7 @@ def _synthetic_result():
         "as_written": ["E[phi(x)^2] = q", "c' = c | q"], "corrected": ["E[phi(x)^2] = q/2", "c' = c"],
         "seed_value": [1.0, 0.6], "correct_value": [0.5, 0.6], "estimate": [0.5003, 0.6004],
         "stderr": [0.001, 0.001], "z_seed": [-499.7, 0.4], "z_correct": [0.3, 0.4],
-        "verdict": ["seed-erratum", "pass"]})
+        "verdict": ["seed-erratum", "pass"], "refuted_by": ["Monte Carlo", ""]})
     env = {"mcbench": "0.1.0", "commit": "abc123", "numba": "0.60", "numpy": "2.0", "scipy": "1.14",
            "pandas": "2.2", "threading_layer": "omp", "numba_threads": 2, "blas": "openblas (pthreads, 2)",
            "cpu": "Test CPU", "seed": 0, "suite": "quick", "started": "2026-01-01T00:00:00Z",

@@ -114,3 +114,19 @@ def test_nonzero_mean_closed_form_exists():
     assert claim.correct_fn(mean, cov) == pytest.approx(ref, rel=1e-10)
     # and it is not the zero-mean value
     assert abs(claim.correct_fn(mean, cov) - relu_moments(np.zeros(2), cov)[1][0, 1]) > 1e-3
+
+
+def test_a_known_erratum_the_monte_carlo_cannot_resolve_never_reads_pass():
+    """Whether a small slip (0.3431 for 0.3408) reaches significance depends on the seed; its verdict must not."""
+    import pandas as pd
+
+    from mcbench.validate_claims import DERIVATION_UNRESOLVED, errata_verdicts
+
+    errata = pd.DataFrame({"check": ["seed/x/slip", "seed/x/big", "seed/x/right"], "verdict": ["", "", ""],
+                           "refuted_by": ["", "", ""], "known_erratum": [True, True, False]})
+    table = pd.DataFrame({"check": ["seed/x/slip", "seed/x/big", "seed/x/right"], "seed_claim": [True] * 3,
+                          "verdict": ["pass", "seed-erratum", "pass"]})
+    out = errata_verdicts(errata, table).set_index("check")
+    assert out.loc["seed/x/slip", ["verdict", "refuted_by"]].tolist() == ["seed-erratum", DERIVATION_UNRESOLVED]
+    assert out.loc["seed/x/big", ["verdict", "refuted_by"]].tolist() == ["seed-erratum", "Monte Carlo"]
+    assert out.loc["seed/x/right", ["verdict", "refuted_by"]].tolist() == ["pass", ""]
