@@ -651,10 +651,17 @@ def format_report(rep: dict) -> str:
     if any(p.get("below_copy_baseline") for p in rep["phases"]):
         lines.append("  * no slower than the copy of its input: too short for this method to resolve (shown as 0)")
     lines += _distortion_notes(rep)
+    lines += ["  (each phase runs alone over the whole problem, on the kernel's shapes and its parallel slots, "
+              "min(threads, chunks or networks);", "   \"of limit\": the phase's rate over the limit below, "
+              "measured separately; above 1 means the limit's run was the slower one, e.g. on a busy machine;",
+              "   unaccounted: end-to-end minus the phases, i.e. set-up, thread start-up and cache effects "
+              "between phases)"]
     t, f = rep["throughput"], rep["fraction_of_limit"]
     lines += ["", f"limits ({lim['threads']} threads, {lim['dtype']}): RNG {lim['rng_normals_per_s']:.3g} normals/s; "
               f"GEMM {lim['gemm_gflop_per_s']:.3g} GFLOP/s on {lim['gemm_shape']}, one per thread"]
-    reached = [f"{t['samples_per_s']:.3g} samples/s"]
+    per_sample = ("inputs/s (each input through one network, forward and backward)"
+                  if rep["kernel"] == "mlp_propagation" else "samples/s")
+    reached = [f"{t['samples_per_s']:.3g} {per_sample}"]
     if "rng" in f:
         reached.append(f"{t['normals_per_s']:.3g} normals/s = {f['rng']:.2f} of RNG limit")
     if "gemm" in f:
