@@ -93,7 +93,7 @@ def compare(current: pd.DataFrame, previous: pd.DataFrame | None, factor=DEFAULT
     for _, k in current[current["kind"] == "kernel"].iterrows():
         if k["name"] not in prev_k.index:
             rows.append({"kind": "kernel", "name": k["name"], "previous": np.nan, "current": k["median_s"],
-                         "ratio": np.nan, "flag": "new"})
+                         "ratio": np.nan, "flag": "new", "note": ""})
             continue
         p = prev_k.loc[k["name"]]
         ratio = k["median_s"] / p["median_s"]
