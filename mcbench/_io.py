@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._signals import checkpoint
+
 # The umask can only be read by setting it; do that once, at import, not while other threads may
 # be creating files with the temporary umask of 0.
 _UMASK = os.umask(0)
@@ -39,6 +41,7 @@ def atomic_directory(final: Path):
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-{final.name}-", dir=final.parent))
     try:
         yield tmp
+        checkpoint()  # a stop request that could not be raised while the block ran: never publish
         os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes it owner-only; a results folder is shared like any other
         os.replace(tmp, final)
     except BaseException:

@@ -243,30 +243,21 @@ def cmd_profile(args) -> int:
     return profile_main(args)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``timeout``, a cancelled CI job), unwound like Ctrl-C so every cleanup runs."""
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated
-
-
 def main(argv=None) -> int:
     import signal
-    import threading
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    from ._signals import Terminated, stop_requests_raise  # after --help: it imports Numba
     handler = {"validate": cmd_validate, "nightly": cmd_nightly, "profile": cmd_profile}[args.command]
     # Python's default SIGTERM kills the process at once, skipping the cleanup that removes a
     # half-written output folder; as an exception it unwinds exactly as Ctrl-C does.
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
-        return handler(args)
+        with stop_requests_raise():
+            return handler(args)
     except (ValueError, FileExistsError) as exc:
         print(f"mcbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -276,13 +267,10 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 0
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, _Terminated)
+        terminated = isinstance(exc, Terminated)
         print(f"mcbench {args.command}: {'terminated' if terminated else 'interrupted'}; "
               "no partial output was left behind", file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

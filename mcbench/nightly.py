@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import append_history, atomic_directory
+from ._signals import checkpoint
 from .env import OtherLoad, busy_note, utc_now
 from .kernels import NIGHTLY_PROBLEMS, prepare, problem_label
 from .report import per_check_counts
@@ -37,6 +38,7 @@ def time_kernels(problems=NIGHTLY_PROBLEMS, repeat=5, progress=None) -> pd.DataF
     """
     rows = []
     for name, params in problems:
+        checkpoint()  # a Ctrl-C or SIGTERM that arrived while a kernel compiled or loaded
         label = problem_label(name, params)
         if progress is not None:
             progress.begin(label)

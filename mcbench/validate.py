@@ -22,6 +22,7 @@ import pandas as pd
 
 from . import stats as _stats
 from .env import environment, utc_now
+from ._signals import checkpoint
 from .progress import Progress
 
 SUITES = ("quick", "nightly", "full")
@@ -197,16 +198,22 @@ def warm_up():
     from .theory import relu_moments as exact_relu
     from .theory.mlp import mlp_propagation as theory_mlp
 
-    relu_moments([0.0, 0.0], np.eye(2), 256)
-    sample_mvn([0.0, 0.0], np.eye(2), 64)  # the seed-claim checks sample through it
-    exact_relu([0.5, -0.5], [[1.0, 0.5], [0.5, 1.0]])
-    norm_cdf([0.0])  # the seed claims' one-dimensional formulas
+    steps = [
+        lambda: relu_moments([0.0, 0.0], np.eye(2), 256),
+        lambda: sample_mvn([0.0, 0.0], np.eye(2), 64),  # the seed-claim checks sample through it
+        lambda: exact_relu([0.5, -0.5], [[1.0, 0.5], [0.5, 1.0]]),
+        lambda: norm_cdf([0.0]),  # the seed claims' one-dimensional formulas
+    ]
     # phi arrives as a function pointer, so the kernel compiles once per backward-store dtype, not
     # per activation: a one-byte mask (relu, and linear, which stores nothing) or phi'(z) (tanh and
     # every other activation). The theory maps differ: closed forms for relu, quadrature for tanh.
     for act in ("relu", "tanh"):
-        mlp_propagation(MLPSpec([4, 4, 4], act, "he_normal"), 2, 4, pair_correlation=0.5)
-        theory_mlp(MLPSpec([4, 4, 4], act, "he_normal"), pair_correlation=0.5)
+        spec = MLPSpec([4, 4, 4], act, "he_normal")
+        steps += [lambda spec=spec: mlp_propagation(spec, 2, 4, pair_correlation=0.5),
+                  lambda spec=spec: theory_mlp(spec, pair_correlation=0.5)]
+    for step in steps:
+        checkpoint()  # a first run compiles for about a minute: stop between kernels when asked
+        step()
 
 
 def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: bool = False,
@@ -248,6 +255,7 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     outputs, timings = [], {}
     with numba_threads(threads):
         for check in checks:
+            checkpoint()  # a Ctrl-C or SIGTERM that arrived while a kernel compiled or loaded
             progress.begin(check.name)
             start = time.perf_counter()
             outputs.append(check.run(cfg, check_seed(seed, check.name)))

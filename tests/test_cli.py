@@ -157,6 +157,31 @@ def test_a_signal_while_writing_the_report_leaves_nothing_behind(tmp_path, monke
     assert signal.getsignal(signal.SIGTERM) is before  # restored for the rest of the process
 
 
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_compilation_is_not_lost(tmp_path, monkeypatch, capsys, sig, code):
+    """Raised inside llvmlite's ctypes callbacks, the exception would be swallowed and the run would go on.
+
+    Here the signal arrives while the warm-up holds Numba's compiler lock, as
+    a compilation or a cache load does: the run must still stop at the next
+    checkpoint, before any check, and write nothing.
+    """
+    from numba.core.compiler_lock import global_compiler_lock
+
+    import mcbench.validate as validate
+
+    def warm_up_then_signal():
+        with global_compiler_lock:
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)  # the handler has run by now, inside the lock, and must not have raised
+        ran.append("warm-up")
+
+    ran = []
+    monkeypatch.setattr(validate, "warm_up", warm_up_then_signal)
+    assert cli.main(["validate", "--only", "relu/d1-standard", "--quiet", "--out", str(tmp_path / "run")]) == code
+    assert ran == ["warm-up"] and list(tmp_path.iterdir()) == []
+    assert "no partial output was left behind" in capsys.readouterr().err
+
+
 def test_a_killed_nightly_leaves_no_partial_run_or_corrupt_history(tmp_path):
     """SIGKILL the nightly job at several moments; results/ must stay consistent."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
