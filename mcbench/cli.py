@@ -197,7 +197,9 @@ def cmd_validate(args) -> int:
                             alpha=alpha, only=args.only)
     with atomic_directory(out) as tmp:
         write_report(result, tmp)
-    print(per_check_summary(result.table).to_string(index=False))
+    summary = per_check_summary(result.table)
+    print(summary.to_string(index=False) if len(summary) else
+          "no comparison rows: the selected checks set seed formulas side by side (see the errata table)")
     print(format_summary_line(summary_counts(result.table)))
     print(f"report: {out / 'report.md'} (also report.html, report.csv, figures, run.json)")
     return 0 if result.ok else 1

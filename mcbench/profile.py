@@ -306,12 +306,13 @@ def _gaussian_phases(kernel, threads, repeat, min_seconds):
         merge = [relu_moments(mean, cov, 2 * n_chunks, p["seed"], dtype, chunk_size=2, threads=threads).seconds
                  for _ in range(repeat + 1)]
         raw["merge"] = float(np.median(merge[1:]))  # the first call warms up
-    seconds, swallowed = _phase_table(raw, copy_s, ("TRMM", "ReLU+centre"))
+    in_place = ("TRMM", "ReLU+centre")
+    seconds, swallowed = _phase_table(raw, copy_s, in_place)
     trmm_flops = float(n) * d * d
     work = {"RNG": (n * d, "normals"), "TRMM": (trmm_flops, "flops")}
     if kernel.name == "relu_moments":
         work["SYRK"] = (kernel.work["flops"] - trmm_flops, "flops")
-    return seconds, swallowed, work, shape | {"copy_baseline_seconds": copy_s}
+    return seconds, swallowed, work, shape | {"copy_baseline_seconds": copy_s, "in_place_phases": in_place}
 
 
 def _mlp_phase_args(kernel, threads):
@@ -363,12 +364,14 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
         copy_s = timed(_M_COPY)
         raw = {"forward GEMM": timed(_M_FWD), "pointwise+stats": timed(_M_POINT), "backward GEMM": timed(_M_BWD),
                "RNG": timed(_M_RNG)}  # last: it overwrites the prepared weights and inputs with fresh draws
-    seconds, swallowed = _phase_table(raw, copy_s, ("pointwise+stats",))
+    in_place = ("pointwise+stats",)
+    seconds, swallowed = _phase_table(raw, copy_s, in_place)
     forward = mlp_flops(spec.widths, networks, batch) / 2
     work = {"RNG": (networks * (depth * width * width + 2 * batch * width), "normals"),
             "forward GEMM": (forward, "flops"), "backward GEMM": (kernel.work["flops"] - forward, "flops")}
     order = ["RNG", "forward GEMM", "pointwise+stats", "backward GEMM"]
-    return {k: seconds[k] for k in order}, swallowed, work, shape | {"copy_baseline_seconds": copy_s}
+    return ({k: seconds[k] for k in order}, swallowed, work,
+            shape | {"copy_baseline_seconds": copy_s, "in_place_phases": in_place})
 
 
 # --------------------------------------------------------- child processes -----
@@ -619,7 +622,7 @@ def format_report(rep: dict) -> str:
     lines = [
         f"mcbench profile {rep['label']}  threads={rep['threads']} ({env['threading_layer']})  "
         f"numba {env['numba']}  numpy {env['numpy']}  {env['cpu']}",
-        f"BLAS {env['blas']}",
+        f"BLAS {env['blas']} (pinned to 1 thread inside the kernels and the phases)",
         "",
         "compile (fresh interpreter, prepare()):",
         f"  cold   {_fmt(c['cold_seconds'], '.2f')} s  (empty NUMBA_CACHE_DIR)"
@@ -630,32 +633,36 @@ def format_report(rep: dict) -> str:
         f"  import mcbench {_fmt(c['import_seconds'], '.2f')} s; this process {c['in_process_seconds']:.3f} s",
         "",
     ]
-    shape = {k: v for k, v in rep["problem"].items() if k not in ("gemm_rows", "gemm_d", "copy_baseline_seconds")}
+    hidden = ("gemm_rows", "gemm_d", "copy_baseline_seconds", "in_place_phases")
+    shape = {k: v for k, v in rep["problem"].items() if k not in hidden}
+    in_place = ", ".join(rep["problem"].get("in_place_phases", ())) or "none"
     lines.append("phases (" + ", ".join(f"{k} {v}" for k, v in shape.items())
-                 + f"; copy baseline {rep['problem']['copy_baseline_seconds']:.3g} s subtracted from in-place phases):")
+                 + f"; copy baseline {rep['problem']['copy_baseline_seconds']:.3g} s subtracted from the phases "
+                 f"that work in place on a fresh copy of their input: {in_place}):")
     end_to_end = rep["kernel_seconds"]
 
     def share(seconds):
         return f"{100 * seconds / end_to_end:.1f}%"
 
     rows = [{"phase": p["phase"] + (" *" if p.get("below_copy_baseline") else ""),
-             "seconds": _fmt(p["seconds"], ".4g"), "of end-to-end": share(p["seconds"]),
+             "seconds": _fmt(p["seconds"], ".4g"), "share": share(p["seconds"]),
              "rate": (_fmt(p.get("rate")) + " " + p["rate_unit"]) if "rate" in p else "",
              "of limit": _fmt(p.get("fraction_of_limit"), ".2f", "")} for p in rep["phases"]]
     rows += [{"phase": "sum of phases", "seconds": _fmt(rep["phases_seconds"], ".4g"),
-              "of end-to-end": share(rep["phases_seconds"])},
+              "share": share(rep["phases_seconds"])},
              {"phase": "unaccounted", "seconds": _fmt(rep["unaccounted_seconds"], ".3g"),
-              "of end-to-end": share(rep["unaccounted_seconds"])},
-             {"phase": "end-to-end", "seconds": _fmt(end_to_end, ".4g"), "of end-to-end": "100.0%"}]
+              "share": share(rep["unaccounted_seconds"])},
+             {"phase": "end-to-end", "seconds": _fmt(end_to_end, ".4g"), "share": "100.0%"}]
     lines += ["  " + line for line in pd.DataFrame(rows).fillna("").to_string(index=False).splitlines()]
     if any(p.get("below_copy_baseline") for p in rep["phases"]):
         lines.append("  * no slower than the copy of its input: too short for this method to resolve (shown as 0)")
     lines += _distortion_notes(rep)
-    lines += ["  (each phase runs alone over the whole problem, on the kernel's shapes and its parallel slots, "
-              "min(threads, chunks or networks);", "   \"of limit\": the phase's rate over the limit below, "
+    lines += ["  (share: of the end-to-end time; each phase runs alone over the whole problem, on the kernel's "
+              "shapes and its parallel slots, min(threads, chunks or networks);",
+              "   \"of limit\": the phase's rate over the limit below, "
               "measured separately; above 1 means the limit's run was the slower one, e.g. on a busy machine;",
               "   unaccounted: end-to-end minus the phases, i.e. set-up, thread start-up and cache effects "
-              "between phases)"]
+              "between phases; on a problem of a few milliseconds the Python-side set-up dominates it)"]
     t, f = rep["throughput"], rep["fraction_of_limit"]
     lines += ["", f"limits ({lim['threads']} threads, {lim['dtype']}): RNG {lim['rng_normals_per_s']:.3g} normals/s; "
               f"GEMM {lim['gemm_gflop_per_s']:.3g} GFLOP/s on {lim['gemm_shape']}, one per thread"]

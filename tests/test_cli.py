@@ -130,9 +130,10 @@ def test_list_into_a_closed_pipe_is_quiet():
     assert proc.wait(timeout=120) == 0 and err == "", err
 
 
-def test_a_selection_without_comparisons_still_reports(tmp_path):
+def test_a_selection_without_comparisons_still_reports(tmp_path, capsys):
     """seed/003's claims are theory-level: formulas side by side, no Monte Carlo rows. This used to crash."""
     assert cli.main(["validate", "--only", "seed/003", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert "no comparison rows" in capsys.readouterr().out
     assert "glorot_product_formula" in (tmp_path / "r" / "report.md").read_text()
 
 
