@@ -30,8 +30,9 @@ def atomic_directory(final: Path):
 
     ``final`` must not exist yet. On an exception (or KeyboardInterrupt, which
     the CLI also raises on SIGTERM) the temporary directory is removed and
-    ``final`` is never created; on SIGKILL only a hidden ``.tmp-<pid>-*`` folder can remain, which no reader treats as
-    a run and the next run deletes (:func:`remove_stale_temporaries`).
+    ``final`` is never created; on SIGKILL only a hidden ``.tmp-<pid>-*``
+    folder can remain, which no reader treats as a run and the next run
+    deletes (:func:`remove_stale_temporaries`).
     """
     final = Path(final)
     if final.exists():

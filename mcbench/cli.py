@@ -242,7 +242,7 @@ def cmd_nightly(args) -> int:
 def cmd_profile(args) -> int:
     from .profile import main as profile_main
 
-    return profile_main(args)
+    return profile_main(args, profile_params(args))
 
 
 def main(argv=None) -> int:

@@ -242,7 +242,7 @@ def _network_phases(phase, key, w, w_std, input_std, h, zp, gp, dp, factor, zs, 
 
 
 def _phase_table(times: dict, copy_seconds: float, copied: tuple) -> tuple[dict, set]:
-    """Subtract the copy baseline from the phases that copy their input first.
+    """Subtract the copy baseline from the phases that copy their input first (``copied``).
 
     Returns ``({name: seconds}, swallowed)``. A phase no slower than its copy
     alone is below what this method resolves: it is set to 0 and named in
@@ -260,8 +260,11 @@ def _phase_table(times: dict, copy_seconds: float, copied: tuple) -> tuple[dict,
 
 
 def _gaussian_phases(kernel, threads, repeat, min_seconds):
-    """Phases of ``relu_moments`` / ``sample_mvn``: {name: seconds}, the phases the copy baseline swallowed,
-    work per phase and the problem shape."""
+    """Phases of ``relu_moments`` / ``sample_mvn``: raw {name: seconds}, work per phase, problem shape.
+
+    The shape also holds the copy baseline and the in-place phases it is
+    subtracted from (by :func:`profile`, through :func:`_phase_table`).
+    """
     shape = kernel.shape(threads)
     p = kernel.full_params
     d, n, dtype = shape["d"], shape["n"], np.dtype(shape["dtype"])
@@ -306,13 +309,11 @@ def _gaussian_phases(kernel, threads, repeat, min_seconds):
         merge = [relu_moments(mean, cov, 2 * n_chunks, p["seed"], dtype, chunk_size=2, threads=threads).seconds
                  for _ in range(repeat + 1)]
         raw["merge"] = float(np.median(merge[1:]))  # the first call warms up
-    in_place = ("TRMM", "ReLU+centre")
-    seconds, swallowed = _phase_table(raw, copy_s, in_place)
     trmm_flops = float(n) * d * d
     work = {"RNG": (n * d, "normals"), "TRMM": (trmm_flops, "flops")}
     if kernel.name == "relu_moments":
         work["SYRK"] = (kernel.work["flops"] - trmm_flops, "flops")
-    return seconds, swallowed, work, shape | {"copy_baseline_seconds": copy_s, "in_place_phases": in_place}
+    return raw, work, shape | {"copy_baseline_seconds": copy_s, "in_place_phases": ("TRMM", "ReLU+centre")}
 
 
 def _mlp_phase_args(kernel, threads):
@@ -348,8 +349,7 @@ def _mlp_phase_args(kernel, threads):
 
 
 def _mlp_phases(kernel, threads, repeat, min_seconds):
-    """Phases of ``mlp_propagation``: {name: seconds}, the phases the copy baseline swallowed, work per phase
-    and the problem shape."""
+    """Phases of ``mlp_propagation``: raw {name: seconds}, work per phase, problem shape (as :func:`_gaussian_phases`)."""
     args, spec, shape, _ = _mlp_phase_args(kernel, threads)
     width, depth, batch, networks = shape["width"], shape["depth"], shape["batch"], shape["networks"]
 
@@ -364,14 +364,12 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
         copy_s = timed(_M_COPY)
         raw = {"forward GEMM": timed(_M_FWD), "pointwise+stats": timed(_M_POINT), "backward GEMM": timed(_M_BWD),
                "RNG": timed(_M_RNG)}  # last: it overwrites the prepared weights and inputs with fresh draws
-    in_place = ("pointwise+stats",)
-    seconds, swallowed = _phase_table(raw, copy_s, in_place)
     forward = mlp_flops(spec.widths, networks, batch) / 2
     work = {"RNG": (networks * (depth * width * width + 2 * batch * width), "normals"),
             "forward GEMM": (forward, "flops"), "backward GEMM": (kernel.work["flops"] - forward, "flops")}
     order = ["RNG", "forward GEMM", "pointwise+stats", "backward GEMM"]
-    return ({k: seconds[k] for k in order}, swallowed, work,
-            shape | {"copy_baseline_seconds": copy_s, "in_place_phases": in_place})
+    return {k: raw[k] for k in order}, work, shape | {"copy_baseline_seconds": copy_s,
+                                                      "in_place_phases": ("pointwise+stats",)}
 
 
 # --------------------------------------------------------- child processes -----
@@ -545,8 +543,9 @@ def profile(name: str, params: dict, threads: int | None = None, cold_compile: b
             with numba_threads(t):
                 scaling.append({"threads": t, "seconds": kernel.median_seconds(repeat, min_seconds)})
         phase_fn = _mlp_phases if name == "mlp_propagation" else _gaussian_phases
-        seconds, swallowed, work, shape = phase_fn(kernel, n_max, repeat, min_seconds)
+        raw, work, shape = phase_fn(kernel, n_max, repeat, min_seconds)
         lim = limits.machine_limits(shape["gemm_rows"], shape["gemm_d"], shape["dtype"], n_max)
+    seconds, swallowed = _phase_table(raw, shape["copy_baseline_seconds"], shape["in_place_phases"])
     for row in scaling:
         row["speedup"] = scaling[0]["seconds"] / row["seconds"]
         row["efficiency"] = row["speedup"] / row["threads"]
@@ -645,7 +644,7 @@ def format_report(rep: dict) -> str:
         return f"{100 * seconds / end_to_end:.1f}%"
 
     rows = [{"phase": p["phase"] + (" *" if p.get("below_copy_baseline") else ""),
-             "seconds": _fmt(p["seconds"], ".4g"), "share": share(p["seconds"]),
+             "seconds": _fmt(p["seconds"], ".4g"), "share": f"{100 * p['fraction_of_end_to_end']:.1f}%",
              "rate": (_fmt(p.get("rate")) + " " + p["rate_unit"]) if "rate" in p else "",
              "of limit": _fmt(p.get("fraction_of_limit"), ".2f", "")} for p in rep["phases"]]
     rows += [{"phase": "sum of phases", "seconds": _fmt(rep["phases_seconds"], ".4g"),
@@ -688,15 +687,14 @@ def _jsonable(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def main(args) -> int:
+def main(args, params: dict) -> int:
     """Entry point of ``mcbench profile``; returns the exit code.
 
-    ``args`` is the CLI namespace (kernel, d, n, width, depth, batch,
-    activation, dtype, threads, json). An optional ``cold_compile`` attribute
-    (not a CLI flag) set to False skips the cold-compile child, for tests.
+    ``args`` is the CLI namespace (kernel, threads, json), ``params`` the
+    problem built from it (:func:`mcbench.cli.profile_params`). An optional
+    ``cold_compile`` attribute (not a CLI flag) set to False skips the
+    cold-compile child, for tests.
     """
-    from .cli import profile_params
-
-    rep = profile(args.kernel, profile_params(args), args.threads, getattr(args, "cold_compile", True))
+    rep = profile(args.kernel, params, args.threads, getattr(args, "cold_compile", True))
     print(json.dumps(rep, default=_jsonable) if args.json else format_report(rep))
     return 0

@@ -689,10 +689,10 @@ def _errata_blocks(errata) -> list:
     blocks = [_Heading("Seed errata")]
     if _is_empty(errata):
         return blocks + [_Text("No seed claims were tested in this run.")]
-    from .validate_claims import DERIVATION_UNRESOLVED
+    from .validate_claims import DERIVATION_UNRESOLVED, MONTE_CARLO
 
     errs = errata["verdict"] == "seed-erratum"
-    by_mc = int((errs & (errata["refuted_by"] == "Monte Carlo")).sum())
+    by_mc = int((errs & (errata["refuted_by"] == MONTE_CARLO)).sum())
     unresolved = int((errata["refuted_by"] == DERIVATION_UNRESOLVED).sum())
     blocks.append(_Text(
         f"{len(errata)} seed claims examined, {int(errs.sum())} errata: {by_mc} refuted by this run's Monte "

@@ -148,7 +148,6 @@ def relu_cases():
 def relu_comparison(name, mean, cov, n_samples, seed, dtype=np.float64):
     """Comparison rows of one ReLU-moment case: mean (d) and the lower triangle of cov."""
     from .mc import relu_moments as mc_relu
-    from .theory import norm_cdf
     from .theory import relu_moments as exact_relu
 
     res = mc_relu(mean, cov, n_samples, seed=seed, dtype=dtype)

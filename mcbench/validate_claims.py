@@ -137,6 +137,8 @@ def _claim_check(claim):
                  description=f"seed {claim.seed} {claim.section}: {claim.name}")
 
 
+#: ``refuted_by`` of an erratum this run's Monte Carlo rejects (z against the formula as written).
+MONTE_CARLO = "Monte Carlo"
 #: ``refuted_by`` of an erratum shown wrong by derivation and quadrature rather than by this run's data.
 DERIVATION = "derivation"
 #: ... and of one whose Monte Carlo check this run could not resolve (a small slip, such as 0.3431 for 0.3408).
@@ -161,7 +163,7 @@ def errata_verdicts(errata: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
             continue  # a statement or a theory-level claim: its verdict is the registry's
         verdicts = written.loc[written["check"] == row["check"], "verdict"]
         if (verdicts == "seed-erratum").any():
-            errata.loc[i, ["verdict", "refuted_by"]] = ["seed-erratum", "Monte Carlo"]
+            errata.loc[i, ["verdict", "refuted_by"]] = ["seed-erratum", MONTE_CARLO]
         elif row["known_erratum"]:
             errata.loc[i, ["verdict", "refuted_by"]] = ["seed-erratum", DERIVATION_UNRESOLVED]
         else:

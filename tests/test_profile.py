@@ -30,7 +30,7 @@ def _profile(argv, cold=False):
     args.cold_compile = cold
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert profile.main(args) == 0
+        assert profile.main(args, cli.profile_params(args)) == 0
     return json.loads(out.getvalue())
 
 
