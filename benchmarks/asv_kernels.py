@@ -1,7 +1,7 @@
 """asv benchmarks of mcbench's hot kernels, across commits.
 
-One class per kernel of :data:`mcbench.kernels.KERNELS`, each built through
-:func:`mcbench.kernels.prepare` (the same problems that nightly runs,
+One class per kernel of :data:`mcbench.perf.kernels.KERNELS`, each built through
+:func:`mcbench.perf.kernels.prepare` (the same problems that nightly runs,
 ``mcbench profile`` and the pytest-benchmark micro-benchmarks time):
 
 * ``time_kernel``: one call of the prepared kernel;
@@ -13,7 +13,7 @@ One class per kernel of :data:`mcbench.kernels.KERNELS`, each built through
   ``track_gflops``: throughput (median of a few calls, flops as executed,
   :attr:`PreparedKernel.work`);
 * ``track_fraction_of_rng_limit``, ``track_fraction_of_gemm_limit``:
-  throughput over this machine's limits (:mod:`mcbench.limits`), measured in the
+  throughput over this machine's limits (:mod:`mcbench.perf.limits`), measured in the
   same process with the same threads, so the fraction stays comparable when
   the machine changes;
 * ``track_efficiency`` (fused ReLU moments): statistical efficiency.
@@ -45,7 +45,7 @@ is fork-safe but not thread-safe, ``tbb`` is both. So:
 
 The thread count is a parameter: ``setup`` calls ``numba.set_num_threads``;
 BLAS is pinned to one thread by the kernels themselves
-(:func:`mcbench._threads.single_threaded_blas`), as are the limit
+(:func:`mcbench._core.threads.single_threaded_blas`), as are the limit
 measurements. Counts above ``NUMBA_NUM_THREADS`` are skipped. The theory
 kernels are serial and have no thread parameter.
 
@@ -60,8 +60,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from mcbench import limits
-from mcbench.kernels import prepare
+from mcbench.perf import limits
+from mcbench.perf.kernels import prepare
 
 DTYPES = ["float64", "float32"]
 THREADS = [1, 2]

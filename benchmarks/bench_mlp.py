@@ -31,7 +31,7 @@ so the timings behind a ratio lie seconds apart, not minutes (on a shared
 machine the cores' speed drifts by tens of percent). Rates are medians over
 rounds; ``frac_gemm``, ``x_numpy`` and ``x_torch`` are medians of the
 per-round ratios. JIT compilation is reported separately and never timed. Limits and
-timings come from :mod:`mcbench.limits`, shared with ``mcbench profile`` and asv.
+timings come from :mod:`mcbench.perf.limits`, shared with ``mcbench profile`` and asv.
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def median_ratio(numerators, denominators):
 
 def gemm_limit(width, rows, dtype, threads):
     """Best GEMM GFLOP/s on (rows x width) @ (width x width): one multi-threaded GEMM, or one per thread."""
-    from mcbench.limits import best_seconds, gemm_gflops, let_blas_idle
+    from mcbench.perf.limits import gemm_gflops
+    from mcbench.perf.timing import best_seconds, let_blas_idle
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((rows, width)).astype(dtype)
@@ -136,7 +137,7 @@ def main(argv=None):
 
     import numba
 
-    from mcbench._threads import benchmark_threads
+    from mcbench._core.threads import benchmark_threads
 
     try:
         args.threads = benchmark_threads(args.threads)
@@ -145,10 +146,11 @@ def main(argv=None):
     import pandas as pd
 
     numba.set_num_threads(args.threads)
-    from mcbench.env import BUSY_CORES_WARNING, OtherLoad, banner
-    from mcbench.kernels import prepare
+    from mcbench.config import BUSY_CORES_WARNING
+    from mcbench.env import OtherLoad, banner
+    from mcbench.perf.kernels import prepare
     from mcbench.mc.mlp import mlp_flops
-    from mcbench.limits import let_blas_idle, median_seconds
+    from mcbench.perf.timing import let_blas_idle, median_seconds
 
     try:
         import torch

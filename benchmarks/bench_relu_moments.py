@@ -19,7 +19,7 @@ Machine limits, measured in the same process:
 * ``gemm``  GFLOP/s of BLAS on the kernel's GEMM shapes (chunk x d times d x d),
             one chunk per thread, the way the fused kernel calls it.
 
-Both come from :mod:`mcbench.limits`, the same functions ``mcbench profile``
+Both come from :mod:`mcbench.perf.limits`, the same functions ``mcbench profile``
 and the asv suite use. Timings are medians of ``--repeat`` runs after a
 warm-up call (JIT compilation is never timed; it is reported separately); a
 half-second pause after numpy's multi-threaded BLAS lets its spinning worker
@@ -80,7 +80,7 @@ def main(argv=None):
 
     import numba
 
-    from mcbench._threads import benchmark_threads
+    from mcbench._core.threads import benchmark_threads
 
     try:
         args.threads = benchmark_threads(args.threads)
@@ -89,14 +89,15 @@ def main(argv=None):
     import pandas as pd
 
     numba.set_num_threads(args.threads)
-    from mcbench.env import BUSY_CORES_WARNING, OtherLoad, banner
-    from mcbench.kernels import _gaussian_problem, prepare
-    from mcbench.limits import (let_blas_idle, limit_fractions, machine_limits, median_seconds,
-                                numpy_rng_normals_per_second)
+    from mcbench.config import BUSY_CORES_WARNING
+    from mcbench.env import OtherLoad, banner
+    from mcbench.perf.kernels import gaussian_problem, prepare
+    from mcbench.perf.limits import limit_fractions, machine_limits, numpy_rng_normals_per_second
+    from mcbench.perf.timing import let_blas_idle, median_seconds
 
     rows = []
     for d in args.dims:
-        mean, cov = _gaussian_problem(d)  # the problem prepare() builds, for the numpy baselines
+        mean, cov = gaussian_problem(d)  # the problem prepare() builds, for the numpy baselines
         n = max(10_000, int(args.budget // d))
         for dt_name in args.dtypes:
             dtype = np.dtype(dt_name)

@@ -1,32 +1,54 @@
 """mcbench: Numba Monte Carlo benchmarks for signal propagation in random networks.
 
-Public API
+This module is the public API: what is listed in ``__all__`` is what a user
+may rely on. Everything else (underscored modules, the internals of
+:mod:`mcbench.validation`, :mod:`mcbench.report` and :mod:`mcbench.perf`) may
+change without notice.
+
+Networks
+--------
+MLPSpec            a random MLP: widths, activation, init, bias, input variance
+register_activation  add an activation (Numba phi, phi') usable everywhere
+activation_names   the registered activations
+
+Monte Carlo and theory, side by side
+------------------------------------
+mc                 Monte Carlo estimators: ``mc.sample_mvn``, ``mc.relu_moments``,
+                   ``mc.mlp_propagation``; every estimate with a standard error
+theory             closed forms: ``theory.relu_moments``, ``theory.mlp_propagation``,
+                   ``theory.bvn_cdf``, ``theory.init_variance``, ...
+sample_mvn         deterministic parallel sampling from N(mean, cov)
+
+Validation
 ----------
-sample_mvn        deterministic parallel sampling from N(mean, cov)
-MLPSpec           a random MLP: widths, activation, init, bias, input variance
-mc                Monte Carlo estimators (``mc.relu_moments``, ``mc.mlp_propagation``)
-theory            closed forms (``theory.relu_moments``, ``theory.mlp_propagation``,
-                  ``theory.bvn_cdf``, ``theory.init_variance``, ...)
+run_validation     run a suite of checks; Holm-corrected verdicts
+write_report       render a run as CSV, Markdown, HTML and figures
+
+Examples
+--------
+>>> import numpy as np
+>>> import mcbench
+>>> res = mcbench.mc.relu_moments([0.0], [[1.0]], n_samples=100_000, seed=0)
+>>> exact_mean, _ = mcbench.theory.relu_moments([0.0], [[1.0]])
+>>> bool(abs(res.mean[0] - exact_mean[0]) < 5 * res.mean_se[0])
+True
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from mcbench import mc, theory
+from mcbench._version import __version__
+from mcbench.mc import sample_mvn
+from mcbench.report import write_report
+from mcbench.spec import MLPSpec, activation_names, register_activation
+from mcbench.validation.runner import run_validation
 
-from .sampling import sample_mvn
-from .spec import MLPSpec
-from . import mc
-
-try:
-    __version__ = _version("mcbench")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0+unknown"
-
-__all__ = ["MLPSpec", "mc", "sample_mvn", "theory", "__version__"]
-
-
-def __getattr__(name):
-    # mcbench.theory loads on first use: it pulls in scipy's integrate/special (~0.4 s of import)
-    if name == "theory":
-        import importlib
-
-        return importlib.import_module(".theory", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [
+    "MLPSpec",
+    "__version__",
+    "activation_names",
+    "mc",
+    "register_activation",
+    "run_validation",
+    "sample_mvn",
+    "theory",
+    "write_report",
+]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._signals import checkpoint
+from mcbench._signals import checkpoint
 
 # The umask can only be read by setting it; do that once, at import, not while other threads may
 # be creating files with the temporary umask of 0.

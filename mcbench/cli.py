@@ -3,8 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
+
+from mcbench._io import atomic_directory
+from mcbench._signals import Terminated, stop_requests_raise
+from mcbench._version import __version__
+from mcbench.config import (
+    DEFAULT_ALPHA,
+    NIGHTLY_FACTOR,
+    NIGHTLY_PROBLEMS,
+    PROFILE_NORMALS,
+    PROFILE_PROBLEMS,
+    SUITE_DURATIONS,
+    SUITES,
+)
+from mcbench.env import utc_now
+from mcbench.perf.nightly import nightly
+from mcbench.perf.profile import main as profile_main
+from mcbench.report import format_summary_line, write_report
+from mcbench.spec import activation_names
+from mcbench.validation.runner import catalogue, run_validation
+from mcbench.validation.stats import per_check_counts, summary_counts
 
 DESCRIPTION = """\
 mcbench: Monte Carlo benchmarks for signal propagation in random networks.
@@ -56,38 +78,28 @@ def _add_common(p):
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
-#: ``mcbench.validate.SUITES``, spelled out so that ``--help`` need not import the validation
-#: stack (1 s more); tests/test_cli.py checks that the two agree.
-SUITE_CHOICES = ("quick", "nightly", "full")
 
 
 def _add_run_options(p, default_suite: str, suite_help: str):
-    p.add_argument("--suite", choices=SUITE_CHOICES, default=default_suite, help=suite_help)
+    p.add_argument("--suite", choices=SUITES, default=default_suite, help=suite_help)
     p.add_argument("--only", default=None, metavar="TEXT",
                    help="run only checks whose name contains TEXT, e.g. relu/ or mlp/meanfield/tanh "
                         "(mcbench validate --list shows the names)")
 
 
-#: ``mcbench profile``'s problem options per kind of kernel, and their defaults (None: derived).
-PROFILE_DEFAULTS = {
-    "gaussian": {"d": 64, "n": None},  # relu_moments, sample_mvn; n defaults to ~2e7 normals / d
-    "mlp": {"width": 256, "depth": 10, "batch": 2048, "activation": "relu"},  # mlp_propagation
-}
-#: Samples x d per call when ``--n`` is not given.
-PROFILE_NORMALS = 2e7
 
 
 def profile_params(args) -> dict:
     """``prepare`` parameters from the ``mcbench profile`` arguments; options of the other kind are an error."""
     kind = "mlp" if args.kernel == "mlp_propagation" else "gaussian"
     other = "gaussian" if kind == "mlp" else "mlp"
-    stray = [f"--{name}" for name in PROFILE_DEFAULTS[other] if getattr(args, name, None) is not None]
+    stray = [f"--{name}" for name in PROFILE_PROBLEMS[other] if getattr(args, name, None) is not None]
     if stray:
         raise ValueError(f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not apply to {args.kernel}; "
                          "its problem options are "
-                         + ", ".join(f"--{name}" for name in PROFILE_DEFAULTS[kind]))
+                         + ", ".join(f"--{name}" for name in PROFILE_PROBLEMS[kind]))
     params = {name: default if getattr(args, name, None) is None else getattr(args, name)
-              for name, default in PROFILE_DEFAULTS[kind].items()}
+              for name, default in PROFILE_PROBLEMS[kind].items()}
     if kind == "gaussian" and params["n"] is None:
         params["n"] = max(1000, int(PROFILE_NORMALS // params["d"]))
     return params | {"dtype": args.dtype}
@@ -96,8 +108,6 @@ def profile_params(args) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcbench", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    from . import __version__
-
     parser.add_argument("--version", action="version", version=f"mcbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -111,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "the data: expected, shown beside the corrected formula); underpowered (fewer than\n"
                     "1000 informative samples: not tested).",
     )
-    _add_run_options(v, "quick", "quick (~30 s on 2 cores), nightly (~1.5 min) or full (~52 min); default quick")
+    _add_run_options(v, "quick", ", ".join(f"{name} ({SUITE_DURATIONS[name]})" for name in SUITES) + "; default quick")
     v.add_argument("--out", type=Path, default=None,
                    help="output folder, must not exist (default: results/validate-SUITE-UTCSTAMP)")
     v.add_argument("--alpha", type=float, default=None,
@@ -133,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     n.add_argument("--compare-to", default=None, help="run id in the history to compare with "
                                                       "(default: the latest run on this machine)")
-    n.add_argument("--factor", type=float, default=1.2, help="slowdown factor that flags a kernel (default 1.2)")
+    n.add_argument("--factor", type=float, default=NIGHTLY_FACTOR,
+                   help=f"slowdown factor that flags a kernel (default {NIGHTLY_FACTOR})")
     n.add_argument("--repeat", type=_positive_int, default=5, help="timing repeats per kernel (default 5)")
     _add_run_options(n, "nightly", "validation suite to run (default nightly)")
     n.add_argument("--kernels", default=None,
@@ -149,15 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "end-to-end time; the report warns when other processes kept the machine busy\n"
                     "while it timed, since its numbers are then distorted.",
     )
-    from .spec import activation_names
-
     p.add_argument("kernel", help="relu_moments, sample_mvn or mlp_propagation")
     # Problem options default to None here, so that one given for the other kind of kernel is
-    # an error rather than silently ignored; PROFILE_DEFAULTS fills in the rest.
-    d = PROFILE_DEFAULTS["gaussian"]
+    # an error rather than silently ignored; PROFILE_PROBLEMS fills in the rest.
+    d = PROFILE_PROBLEMS["gaussian"]
     p.add_argument("--d", type=_positive_int, help=f"relu_moments/sample_mvn: dimension (default {d['d']})")
     p.add_argument("--n", type=_positive_int, help="relu_moments/sample_mvn: samples (default: ~2e7 / d)")
-    m = PROFILE_DEFAULTS["mlp"]
+    m = PROFILE_PROBLEMS["mlp"]
     p.add_argument("--width", type=_positive_int, help=f"mlp_propagation: width (default {m['width']})")
     p.add_argument("--depth", type=_positive_int, help=f"mlp_propagation: depth (default {m['depth']})")
     p.add_argument("--batch", type=_positive_int,
@@ -174,20 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_out(suite: str) -> Path:
-    from .env import utc_now
-
     return Path("results") / f"validate-{suite}-{utc_now(for_path=True)}"
 
 
 def cmd_validate(args) -> int:
-    from . import stats
-    from ._io import atomic_directory
-    from .report import format_summary_line, summary_counts, write_report
-    from .validate import run_validation
-
     if args.list:
         return list_checks(args.only)
-    alpha = stats.DEFAULT_ALPHA if args.alpha is None else args.alpha
+    alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
     if not 0 < alpha < 1:
         raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
     out = args.out or _default_out(args.suite)
@@ -207,8 +209,6 @@ def cmd_validate(args) -> int:
 
 def list_checks(only=None) -> int:
     """Print the check names (containing ``only``, if given) and their descriptions."""
-    from .validate import catalogue
-
     checks = [c for c in catalogue() if only is None or only in c.name]
     if not checks:
         raise ValueError(f"no check name contains {only!r}")
@@ -220,19 +220,13 @@ def list_checks(only=None) -> int:
 
 def per_check_summary(table):
     """One line per check: rows and verdict counts, worst |z| among its pass/fail rows."""
-    from .report import per_check_counts
-
     return per_check_counts(table).rename(columns={"seed-erratum": "erratum", "worst_abs_z": "worst|z|"}).round(
         {"worst|z|": 2})
 
 
 def cmd_nightly(args) -> int:
-    from .nightly import nightly
-
     if args.factor <= 1:
         raise ValueError(f"--factor must be > 1, got {args.factor}")
-    from .kernels import NIGHTLY_PROBLEMS
-
     problems = [p for p in NIGHTLY_PROBLEMS if args.kernels is None or args.kernels in p[0]]
     return nightly(args.out, suite=args.suite, seed=args.seed, threads=args.threads,
                    compare_to=args.compare_to, factor=args.factor, repeat=args.repeat, quiet=args.quiet,
@@ -240,20 +234,15 @@ def cmd_nightly(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    from .profile import main as profile_main
-
     return profile_main(args, profile_params(args))
 
 
 def main(argv=None) -> int:
-    import signal
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    from ._signals import Terminated, stop_requests_raise  # after --help: it imports Numba
     handler = {"validate": cmd_validate, "nightly": cmd_nightly, "profile": cmd_profile}[args.command]
     # Python's default SIGTERM kills the process at once, skipping the cleanup that removes a
     # half-written output folder; as an exception it unwinds exactly as Ctrl-C does.
@@ -264,8 +253,6 @@ def main(argv=None) -> int:
         print(f"mcbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (mcbench validate --list | head): not an error of ours
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 0
     except KeyboardInterrupt as exc:

@@ -18,8 +18,11 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from . import __version__
-from ._threads import blas_info
+from mcbench._version import __version__
+from mcbench._core.threads import blas_info
+from mcbench._core.rng import stream_key
+from mcbench.config import BUSY_CORES_WARNING
+from mcbench.mc.sampling import sample_mvn
 
 
 def git_commit(short: bool = False) -> str:
@@ -54,9 +57,6 @@ def threading_layer() -> str:
     try:
         return numba.threading_layer()
     except ValueError:
-        from ._rng import stream_key
-        from .sampling import sample_mvn
-
         sample_mvn([0.0], [[1.0]], 2, seed=stream_key(0)[0] % 2)
         return numba.threading_layer()
 
@@ -81,8 +81,6 @@ def _own_cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-#: Cores kept busy by other processes beyond which a timing report warns that its numbers are distorted.
-BUSY_CORES_WARNING = 0.25
 
 
 def busy_note(other_cores) -> str:

@@ -24,10 +24,10 @@ def assert_within_holm(estimate, theory, stderr, dof=np.inf, alpha=1e-3, label="
     """Assert Monte Carlo estimates match theory: Holm-corrected two-sided p > alpha over the family.
 
     The tests' one rule for "agrees within its standard error" (the same z, p
-    and Holm as the validation reports, :mod:`mcbench.stats`), so a bound is
+    and Holm as the validation reports, :mod:`mcbench.validation.stats`), so a bound is
     never a hand-picked multiple of the SE.
     """
-    from mcbench.stats import holm, z_and_p
+    from mcbench.validation.stats import holm, z_and_p
 
     z, p = z_and_p(np.ravel(estimate), np.ravel(theory), np.ravel(stderr), dof=dof)
     assert np.min(holm(p)) > alpha, f"{label} z = {np.round(z, 2)} (Holm alpha {alpha:g})"
@@ -100,7 +100,7 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, pair_c=None):
     dict name -> array (n_networks, L); with ``pair_c``, ``pair_*`` are the
     per-pair averages of z_a, z_b, z_a^2, z_b^2 and z_a z_b.
     """
-    from mcbench import _rng
+    from mcbench._core import rng as _rng
     from mcbench.mc.mlp import BACKWARD_STREAM
 
     key = _rng.stream_key(seed)

@@ -61,7 +61,7 @@ def _asv_env(home=None):
 
 
 def test_every_kernel_has_a_class():
-    from mcbench.kernels import KERNELS
+    from mcbench.perf.kernels import KERNELS
 
     covered = {cls.kernel for _, cls in _benchmark_classes()}
     assert covered == set(KERNELS)

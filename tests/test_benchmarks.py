@@ -1,6 +1,6 @@
 """pytest-benchmark micro-benchmarks of the hot kernels (small sizes).
 
-Every kernel is built by :func:`mcbench.kernels.prepare`, which compiles it
+Every kernel is built by :func:`mcbench.perf.kernels.prepare`, which compiles it
 and makes a warm-up call, and is timed with ``benchmark.pedantic`` plus one
 more warm-up round, so JIT compilation is never timed. Each test also checks
 its result, so with ``--benchmark-disable`` (one plain call each) they are
@@ -20,8 +20,8 @@ import numba
 import numpy as np
 import pytest
 
-from mcbench._threads import numba_threads
-from mcbench.kernels import prepare
+from mcbench._core.threads import numba_threads
+from mcbench.perf.kernels import prepare
 
 ROUNDS = 5
 MAX_THREADS = numba.config.NUMBA_NUM_THREADS

@@ -10,7 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from mcbench import cli, nightly as nightly_mod
+from mcbench import cli
+from mcbench.perf import nightly as nightly_mod
 
 
 def _run(*args, **kw):
@@ -25,13 +26,15 @@ def test_help_explains_itself(args):
     assert "usage: mcbench" in out.stdout and len(out.stdout) > 300
 
 
-def test_cli_defaults_agree_with_the_library():
-    """The CLI spells out suites and defaults (a fast --help); they must match the library's."""
-    from mcbench.validate import SUITES
+def test_cli_defaults_come_from_the_config():
+    """Suites and defaults are read from mcbench.config, the one place every tunable lives."""
+    from mcbench import config
 
-    assert cli.SUITE_CHOICES == SUITES
     parser = cli.build_parser()
-    assert parser.parse_args(["nightly"]).factor == nightly_mod.DEFAULT_FACTOR
+    assert parser.parse_args(["nightly"]).factor == config.NIGHTLY_FACTOR
+    assert parser.parse_args(["validate"]).suite == "quick"
+    for suite in config.SUITES:
+        assert parser.parse_args(["validate", "--suite", suite]).suite == suite
 
 
 def test_no_command_prints_help_and_exits_2():
@@ -58,15 +61,15 @@ def test_validate_refuses_an_existing_folder(tmp_path, capsys):
 
 def test_an_injected_wrong_closed_form_fails_the_run(tmp_path, monkeypatch):
     """A closed form off by 2% must turn into `fail` verdicts and exit code 1."""
-    import mcbench.theory as theory
+    from mcbench.validation import checks_relu
 
-    right = theory.relu_moments
+    right = checks_relu.exact_relu
 
     def wrong(mean, cov):
         m, c = right(mean, cov)
         return m, 1.02 * c
 
-    monkeypatch.setattr(theory, "relu_moments", wrong)
+    monkeypatch.setattr(checks_relu, "exact_relu", wrong)
     code = cli.main(["validate", "--only", "relu/zero-mean-d4", "--out", str(tmp_path / "bad"), "--quiet"])
     assert code == 1
     table = pd.read_csv(tmp_path / "bad" / "report.csv")
@@ -140,15 +143,13 @@ def test_a_selection_without_comparisons_still_reports(tmp_path, capsys):
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
 def test_a_signal_while_writing_the_report_leaves_nothing_behind(tmp_path, monkeypatch, capsys, sig, code, word):
     """SIGTERM (kill, timeout, a cancelled CI job) cleans up like Ctrl-C: one line, no partial folder."""
-    import mcbench.report as report
-
-    write_report = report.write_report
+    write_report = cli.write_report
 
     def write_then_signal(result, folder):
         write_report(result, folder)  # a whole report in the hidden temporary folder...
         os.kill(os.getpid(), sig)  # ...and the signal arrives before it is renamed into place
 
-    monkeypatch.setattr(report, "write_report", write_then_signal)
+    monkeypatch.setattr(cli, "write_report", write_then_signal)
     argv = ["validate", "--only", "relu/d1-standard", "--quiet", "--out", str(tmp_path / "run")]
     before = signal.getsignal(signal.SIGTERM)
     assert cli.main(argv) == code
@@ -168,7 +169,7 @@ def test_a_signal_during_compilation_is_not_lost(tmp_path, monkeypatch, capsys, 
     """
     from numba.core.compiler_lock import global_compiler_lock
 
-    import mcbench.validate as validate
+    import mcbench.validation.runner as validate
 
     def warm_up_then_signal():
         with global_compiler_lock:

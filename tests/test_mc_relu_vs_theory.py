@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from mcbench import mc
-from mcbench.stats import holm, z_and_p
+from mcbench.validation.stats import holm, z_and_p
 from mcbench.theory.relu import relu_moments as exact_relu_moments
 from reference import random_spd
 

@@ -15,7 +15,8 @@ import json
 import numba
 import pytest
 
-from mcbench import cli, profile
+from mcbench import cli
+from mcbench.perf import profile
 from mcbench.cli import build_parser
 
 TWO = min(2, numba.config.NUMBA_NUM_THREADS)
@@ -196,7 +197,7 @@ def test_mlp_phases_replay_the_kernel_exactly(activation):
     If the kernel changes what it draws, stores or accumulates and the
     profile's phase drivers do not follow, this fails.
     """
-    from mcbench.kernels import prepare
+    from mcbench.perf.kernels import prepare
     from mcbench.mc import mlp_propagation
     from mcbench.mc.mlp import summarize
 

@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from mcbench import report
+from mcbench import config, report
+from mcbench.report import figures
+from mcbench.report import format as fmt
+from mcbench.validation.stats import summary_counts
 
 ALPHA = 1e-3
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -114,7 +117,7 @@ def written(result, tmp_path_factory):
 
 
 def test_summary_counts(result):
-    counts = report.summary_counts(result.table, ALPHA)
+    counts = summary_counts(result.table, ALPHA)
     assert {k: counts[k] for k in EXPECTED} == EXPECTED
     assert counts["other"] == 0 and not counts["ok"]
     assert counts["failing_checks"] == {"relu/d16": 1}
@@ -130,17 +133,17 @@ def test_summary_counts(result):
 
 def test_summary_counts_all_pass_and_empty(result):
     ok = result.table[result.table["verdict"] == "pass"]
-    assert report.format_summary_line(report.summary_counts(ok)).startswith("OK: 248 comparisons")
-    empty = report.summary_counts(pd.DataFrame())
+    assert report.format_summary_line(summary_counts(ok)).startswith("OK: 248 comparisons")
+    empty = summary_counts(pd.DataFrame())
     assert empty["comparisons"] == 0 and empty["worst"] is None and empty["ok"]
 
 
 def test_formatting_helpers():
-    assert report.fmt_num(1 / 3) == "0.333333"
-    assert report.fmt_num(np.nan) == report.MISSING and report.fmt_num(np.inf) == "inf"
-    assert report.fmt_z(-1.234) == "-1.23" and report.fmt_z(-np.inf) == "-inf"
-    assert report.fmt_p(1.5e-7) == "1.50e-07" and report.fmt_p(0.0) == "0"
-    assert report.fmt_count(4_000_000.0) == "4000000" and report.fmt_count(np.inf) == "inf"
+    assert fmt.fmt_num(1 / 3) == "0.333333"
+    assert fmt.fmt_num(np.nan) == fmt.MISSING and fmt.fmt_num(np.inf) == "inf"
+    assert fmt.fmt_z(-1.234) == "-1.23" and fmt.fmt_z(-np.inf) == "-inf"
+    assert fmt.fmt_p(1.5e-7) == "1.50e-07" and fmt.fmt_p(0.0) == "0"
+    assert fmt.fmt_count(4_000_000.0) == "4000000" and fmt.fmt_count(np.inf) == "inf"
 
 
 def test_all_files_written(written):
@@ -179,7 +182,7 @@ def test_markdown(written):
     assert "E[phi(x)^2] = q/2" in head and r"c' = c \| q" in head and "0.5003 ± 0.001" in head
     # The big check is truncated to its 10 worst rows, the fail first; the d4 check is shown whole.
     d16 = md[md.index("### **FAIL** `relu/d16`"):md.index("### `relu/deep-tail`")]
-    assert d16.count("\n| cov ") + d16.count("\n| mean ") == report.WORST_ROWS
+    assert d16.count("\n| cov ") + d16.count("\n| mean ") == config.WORST_ROWS
     assert "| **FAIL**" in d16 and d16.index("(7, 3)") < d16.index("| pass")
     assert "142 rows omitted, report.csv has all" in d16
     d4 = md[md.index("### `relu/zero-mean-d4`"):md.index("relu/d16", md.index("### `relu/zero-mean-d4`"))]
@@ -209,7 +212,7 @@ def test_pngs_valid(written):
 
 
 def test_relu_cov_heatmap_picks_largest_check(result):
-    check, z = report._relu_cov_matrix(result.table)
+    check, z = figures._relu_cov_matrix(result.table)
     assert check == "relu/d16" and z.shape == (16, 16)
     assert z[7, 3] == z[3, 7] == 7.5 and np.allclose(z, z.T)
 

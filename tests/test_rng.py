@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mcbench import _rng
+from mcbench._core import rng as _rng
 from reference import assert_within_holm
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import _quadrature as quadref
 from mcbench.theory import relu_cov_zero_mean, relu_moments
-from mcbench.theory.seed_claims import CLAIMS_BY_NAME, SEED_CLAIMS, SeedClaim
+from mcbench.validation.claims import CLAIMS_BY_NAME, SEED_CLAIMS, SeedClaim
 from reference import rel_diff
 
 KINDS = {"univariate", "univariate_zero_mean", "bivariate_zero_mean", "bivariate", "multivariate"}
@@ -34,8 +34,8 @@ def test_registry_is_well_formed():
 def test_every_relu_moment_claim_is_sampled_or_named_as_not():
     # validate_claims.ESTIMATORS is keyed by claim name apart from the registry: a new claim about
     # a ReLU moment left out of it would silently lose its Monte Carlo evidence.
-    from mcbench.theory.seed_claims import ALL_SEED_CLAIMS
-    from mcbench.validate_claims import ESTIMATORS
+    from mcbench.validation.claims import ALL_SEED_CLAIMS
+    from mcbench.validation.claims.checks import ESTIMATORS
 
     gaussian_kinds = {"univariate", "univariate_zero_mean", "bivariate", "bivariate_zero_mean", "multivariate"}
     unsampled = {c.name for c in ALL_SEED_CLAIMS if c.kind in gaussian_kinds and c.name not in ESTIMATORS}
@@ -120,7 +120,7 @@ def test_a_known_erratum_the_monte_carlo_cannot_resolve_never_reads_pass():
     """Whether a small slip (0.3431 for 0.3408) reaches significance depends on the seed; its verdict must not."""
     import pandas as pd
 
-    from mcbench.validate_claims import DERIVATION_UNRESOLVED, errata_verdicts
+    from mcbench.validation.claims.checks import DERIVATION_UNRESOLVED, errata_verdicts
 
     errata = pd.DataFrame({"check": ["seed/x/slip", "seed/x/big", "seed/x/right"], "verdict": ["", "", ""],
                            "refuted_by": ["", "", ""], "known_erratum": [True, True, False]})

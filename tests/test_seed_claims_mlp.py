@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from mcbench.spec import MLPSpec
-from mcbench.theory import seed_claims
-from mcbench.theory.seed_claims import ALL_SEED_CLAIMS, MLP_CLAIMS_BY_NAME, MLP_SEED_CLAIMS, SEED_CLAIMS, SeedClaim
+from mcbench.validation.claims import mlp_init as seed_claims
+from mcbench.validation.claims import ALL_SEED_CLAIMS, MLP_CLAIMS_BY_NAME, MLP_SEED_CLAIMS, SEED_CLAIMS, SeedClaim
 from reference import assert_within_holm, independent_networks, rel_diff
 
 KINDS = {"scalar", "fans", "gaussian", "moments", "widths", "mlp"}

@@ -15,7 +15,7 @@ import sys
 _SCRIPT = """
 import json
 import numba.core.dispatcher as dispatcher
-from mcbench import validate
+from mcbench.validation import runner as validate
 
 validate.warm_up()
 added = []

@@ -1,6 +1,16 @@
-"""Monte Carlo estimators (parallel Numba kernels behind a thin Python API)."""
+"""Monte Carlo estimators: parallel, deterministic Numba kernels behind a thin Python API.
 
-from .mlp import mlp_propagation
-from .relu import ReluMomentsResult, relu_moments
+- :func:`sample_mvn`: samples of N(mean, cov);
+- :func:`relu_moments`: mean and covariance of ReLU(X), X ~ N(mean, cov), streaming;
+- :func:`mlp_propagation`: per-layer forward and backward statistics of random MLPs.
 
-__all__ = ["ReluMomentsResult", "mlp_propagation", "relu_moments"]
+Every kernel draws chunk (or network) ``c``'s numbers from a stream that is a
+pure function of (seed, c) and merges in a fixed order, so the same seed gives
+the same bits on any number of threads.
+"""
+
+from mcbench.mc.mlp import mlp_propagation
+from mcbench.mc.relu import ReluMomentsResult, relu_moments
+from mcbench.mc.sampling import sample_mvn
+
+__all__ = ["ReluMomentsResult", "mlp_propagation", "relu_moments", "sample_mvn"]

@@ -43,11 +43,12 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
-from .._checks import check_dtype, check_positive_int
-from .._jit import compile_for
-from .._rng import chunk_state, fill_normals, fill_uniforms, stream_key
-from .._threads import numba_threads, single_threaded_blas
-from ..spec import MLPSpec
+from mcbench._core.checks import check_dtype, check_positive_int
+from mcbench._core.jit import compile_for
+from mcbench._core.rng import chunk_state, fill_normals, fill_uniforms, stream_key
+from mcbench._core.threads import numba_threads, single_threaded_blas
+from mcbench.spec import MLPSpec
+from mcbench.config import BLOCK_ROWS, DEFAULT_MEMORY_BUDGET, MIN_BLOCK_ROWS
 
 # Per-layer accumulator slots (float64 sums within one network).
 (S_Z, S_Z2, S_PHI2, S_DPHI2, S_DELTA2, S_WGRAD, S_R, S_R2,
@@ -58,20 +59,6 @@ _KIND_GENERIC, _KIND_RELU, _KIND_LINEAR = 0, 1, 2
 #: Network k's backward seeds v come from stream BACKWARD_STREAM + k (far above any network index).
 BACKWARD_STREAM = 1 << 40
 
-#: Inputs per block, at most. Single-threaded GEMMs of (rows x n) @ (n x n)
-#: reach their plateau by about 512 rows (measured at n = 256 and 1024, float32
-#: and float64); larger blocks push the two activation buffers out of cache
-#: (width 1024, float64: 1024 and 2048 rows ran 8% slower; width 256, float32:
-#: 256 to 2048 rows within 10% of each other, 512 and 1024 best).
-BLOCK_ROWS = 512
-#: Inputs per block, at least (a pair of correlated inputs must share a block).
-MIN_BLOCK_ROWS = 2
-#: Bytes per network in flight for the activation buffers and the per-layer
-#: backward store (each thread holds one network at a time; its weights come
-#: on top). A full 512-row block at width 1024, depth 20, float64 needs 19 MB
-#: for ReLU and 92 MB for a generic activation; wider or deeper networks get
-#: smaller blocks.
-DEFAULT_MEMORY_BUDGET = 128 * 2**20
 
 
 # Reductions below may be reassociated (and multiply-adds fused) so that LLVM

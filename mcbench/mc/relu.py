@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit, prange
 
-from .._blas import blas_functions, gram_lower
-from .._checks import check_positive_int
-from .._jit import compile_for
-from .._rng import chunk_plan, gaussian_chunk, stream_key
-from .._threads import numba_threads, single_threaded_blas
-from ..sampling import prepare_gaussian
+from mcbench._core.blas import blas_functions, gram_lower
+from mcbench._core.checks import check_positive_int
+from mcbench._core.jit import compile_for
+from mcbench._core.rng import chunk_plan, gaussian_chunk, stream_key
+from mcbench._core.threads import numba_threads, single_threaded_blas
+from mcbench.mc.sampling import prepare_gaussian
+from mcbench.config import WAVE_BYTES
 
 
 @njit(cache=True)
@@ -42,10 +43,6 @@ def _relu_center_chunk(x, col_mean, n_pos):
             x[s, j] -= shift[j]
 
 
-#: Bytes of per-chunk statistics (a d x d cross-product each) held for one wave of chunks. Every wave
-#: costs two parallel regions, and on a shared machine each region can cost a scheduler time slice
-#: (GNU OpenMP's barrier spins while another process holds a core), so waves are as long as this allows.
-WAVE_BYTES = 32 * 2**20
 
 
 def wave_size(n_chunks: int, d: int, itemsize: int, slots: int) -> int:
@@ -217,7 +214,7 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
     dtype : float32 or float64
         Dtype of the sampling and per-chunk GEMM; the merge is always float64.
     chunk_size : int, optional
-        Samples per chunk (default: :func:`mcbench._rng.default_chunk_size`).
+        Samples per chunk (default: :func:`mcbench._core.rng.default_chunk_size`).
     threads : int, optional
         Numba threads for this call (BLAS is pinned to 1 thread meanwhile).
 

@@ -15,8 +15,6 @@ Moments of ReLU of Gaussians (units of X, squared units for second moments):
   exact for any mean
 - :func:`relu_cov_zero_mean` (cov (d, d)) -> cov (d, d), the arc-cosine form
 
-:mod:`.seed_claims` registers seed 000's formulas as written next to the
-corrected ones (seeds 001-004, MLP initialisation: ``MLP_SEED_CLAIMS``).
 
 Gaussian expectations of activations (:mod:`.gaussian`), z ~ N(mean, var):
 
@@ -32,11 +30,10 @@ Mean-field MLP theory (:mod:`.mlp`):
   :func:`xavier_variances`
 """
 
-from . import seed_claims
-from ..spec import init_variance, uniform_bound
-from ._bvn import bvn_cdf, norm_cdf, norm_pdf
-from .gaussian import expect, expect_pair, phi2_var_derivative
-from .mlp import (
+from mcbench.spec import init_variance, uniform_bound
+from mcbench.theory.normal import bvn_cdf, norm_cdf, norm_pdf
+from mcbench.theory.gaussian import expect, expect_pair, phi2_var_derivative, product_variance
+from mcbench.theory.mlp import (
     exact_norm_ratio_moments,
     glorot_product_variance,
     he_condition_weight_var,
@@ -44,13 +41,15 @@ from .mlp import (
     mlp_propagation,
     xavier_variances,
 )
-from .relu import (
+from mcbench.theory.relu import (
     relu_cov_zero_mean,
     relu_mean_1d,
     relu_moments,
     relu_second_moment_1d,
     relu_var_1d,
+    truncated_normal_mean,
 )
+from mcbench.theory.linear import linear_prediction_q
 
 __all__ = [
     "init_variance",
@@ -71,6 +70,8 @@ __all__ = [
     "relu_moments",
     "relu_second_moment_1d",
     "relu_var_1d",
-    "seed_claims",
+    "product_variance",
+    "truncated_normal_mean",
+    "linear_prediction_q",
     "xavier_variances",
 ]

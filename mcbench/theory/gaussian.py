@@ -79,9 +79,9 @@ import math
 
 import numpy as np
 
-from ..spec import Activation, get_activation
-from ._bvn import _INV_SQRT_2PI, GL20_W, GL20_X, bvn_cdf_scalar, norm_cdf_scalar
-from .relu import relu_mean_1d, relu_moments, relu_second_moment_1d
+from mcbench.spec import Activation, get_activation
+from mcbench.theory.normal import _INV_SQRT_2PI, GL20_W, GL20_X, bvn_cdf_scalar, norm_cdf_scalar
+from mcbench.theory.relu import relu_mean_1d, relu_moments, relu_second_moment_1d
 
 #: 1-d functionals of z ~ N(m, v) that :func:`expect` knows.
 FUNCTIONALS = ("phi", "phi2", "dphi", "dphi2", "z_phi_dphi")
@@ -475,3 +475,24 @@ def expect_pair(activation, mean, q1, q2, q12, fn: str = "phi", *, method: str =
     # The outer rule can be no more accurate than its inner values: stop at
     # the same absolute budget (matters when E[f(u) f(v)] << S, e.g. c ~ 0).
     return float(_integrate_batch(outer, 1, breaks, atol=np.array([budget * 2.0 * _HALF_RANGE]))[0])
+
+
+def product_variance(mean_x, var_x, mean_y, var_y):
+    """Var(XY) of independent X and Y: E[X^2] E[Y^2] - (E[X] E[Y])^2.
+
+    Parameters
+    ----------
+    mean_x, var_x, mean_y, var_y : float or array_like
+        Means and variances of X and Y.
+
+    Returns
+    -------
+    float or ndarray, units of (X Y)^2
+
+    Examples
+    --------
+    >>> from mcbench.theory import product_variance
+    >>> product_variance(1.0, 2.0, 3.0, 4.0)  # 3 * 13 - 9
+    30.0
+    """
+    return (var_x + mean_x**2) * (var_y + mean_y**2) - (mean_x * mean_y) ** 2

@@ -92,8 +92,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ..spec import MLPSpec, init_variance
-from .gaussian import expect, expect_pair, phi2_var_derivative
+from mcbench.spec import MLPSpec, init_variance
+from mcbench.theory.gaussian import expect, expect_pair, phi2_var_derivative
 
 #: Columns of :func:`mlp_propagation` (``c`` is appended with pair_correlation).
 COLUMNS = (

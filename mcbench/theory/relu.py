@@ -63,12 +63,13 @@ import math
 import numpy as np
 from numba import njit
 
-from .._checks import check_mean_cov
-from ._bvn import (
+from mcbench._core.checks import check_mean_cov
+from mcbench.theory.normal import (
     GL20_W,
     GL20_X,
     bvn_cdf_scalar,
     mills_cf,
+    norm_cdf,
     norm_cdf_scalar,
     norm_pdf_scalar,
 )
@@ -458,6 +459,28 @@ def relu_second_moment_1d(mu, sigma):
     return _relu_1d(mu, sigma, 1)
 
 
+def truncated_normal_mean(mu, sigma):
+    """E[X | X > 0] = E[X^+] / P(X > 0) for X ~ N(mu, sigma^2), sigma > 0 (the left-truncated normal's mean).
+
+    Parameters
+    ----------
+    mu, sigma : array_like
+        As in :func:`relu_mean_1d` (sigma > 0).
+
+    Returns
+    -------
+    ndarray or float, units of X
+
+    Examples
+    --------
+    >>> from mcbench.theory import truncated_normal_mean
+    >>> round(float(truncated_normal_mean(0.0, 1.0)), 6)  # sqrt(2 / pi)
+    0.797885
+    """
+    mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+    return relu_mean_1d(mu, sigma) / norm_cdf(mu / sigma)
+
+
 def relu_var_1d(mu, sigma):
     """Variance of max(X, 0) for X ~ N(mu, sigma^2).
 
@@ -522,7 +545,7 @@ def relu_moments(mean, cov):
     Raises
     ------
     ValueError
-        From :func:`mcbench._checks.check_mean_cov`: bad shapes, NaN/inf,
+        From :func:`mcbench._core.checks.check_mean_cov`: bad shapes, NaN/inf,
         asymmetric or non-PSD ``cov``.
 
     Notes

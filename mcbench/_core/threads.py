@@ -22,8 +22,12 @@ import os
 import threading
 
 import numba
+import numpy
+import scipy
+import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS, whose thread count we set)
 
-from ._checks import check_positive_int
+from mcbench._core.checks import check_positive_int
+from mcbench.config import BENCHMARK_THREADS
 
 _LOCK = threading.RLock()  # re-entrant: a caller may pin BLAS around a kernel that pins it again
 
@@ -50,9 +54,6 @@ def _candidate_paths() -> list[str]:
                 if any(n in os.path.basename(path) for n in names) and path not in paths:
                     paths.append(path)
     except OSError:
-        import numpy
-        import scipy
-
         for mod in (numpy, scipy):
             libdir = os.path.join(os.path.dirname(mod.__file__), os.pardir, mod.__name__ + ".libs")
             for pattern in ("*openblas*", "*mkl_rt*", "*blis*"):
@@ -65,8 +66,6 @@ def _blas_handles():
     global _CACHE
     if _CACHE is not None:
         return _CACHE
-    import scipy.linalg.cython_blas  # noqa: F401  (make sure SciPy's BLAS is loaded)
-
     found = []
     for path in _candidate_paths():
         try:
@@ -121,8 +120,6 @@ def resolve_threads(threads: int | None) -> int:
     return threads
 
 
-#: The benchmark scripts' default thread count: the MLP benchmark's stated setting, 2 threads.
-BENCHMARK_THREADS = 2
 
 
 def benchmark_threads(requested: int | None) -> int:

@@ -2,8 +2,8 @@
 
 Kernels: ``relu_moments``, ``sample_mvn``, ``mlp_propagation``, built on the
 same problems as every other timing client through
-:func:`mcbench.kernels.prepare`, and compared with the limits of
-:mod:`mcbench.limits`, so the numbers agree with the asv suite, nightly runs
+:func:`mcbench.perf.kernels.prepare`, and compared with the limits of
+:mod:`mcbench.perf.limits`, so the numbers agree with the asv suite, nightly runs
 and ``benchmarks/bench_relu_moments.py`` within noise.
 
 What is measured, and how
@@ -57,7 +57,7 @@ phases
     above a quarter of a core, and also when the phases alone overshoot the
     end-to-end time by more than 10%.
 limits
-    :func:`mcbench.limits.machine_limits` in this process, same threads:
+    :func:`mcbench.perf.limits.machine_limits` in this process, same threads:
     RNG normals/s and GEMM GFLOP/s on the kernel's ``chunk x d @ d x d`` (MLP:
     ``block x width @ width x width``) shapes, one product per thread.
     Flops are those the kernel executes (``PreparedKernel.work``).
@@ -79,6 +79,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -87,12 +88,14 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import limits
-from ._blas import blas_functions, gram_lower, times_upper
-from ._rng import chunk_state, fill_normals, gaussian_chunk, stream_key
-from ._threads import numba_threads, resolve_threads, single_threaded_blas
-from .kernels import _gaussian_problem, prepare, problem_label
-from .mc.mlp import (
+import pandas as pd
+
+from mcbench.perf import limits
+from mcbench._core.blas import blas_functions, gram_lower, times_upper
+from mcbench._core.rng import chunk_state, fill_normals, gaussian_chunk, stream_key
+from mcbench._core.threads import numba_threads, resolve_threads, single_threaded_blas
+from mcbench.perf.kernels import gaussian_problem, prepare, problem_label
+from mcbench.mc.mlp import (
     BACKWARD_STREAM,
     N_STATS,
     S_PHI2,
@@ -105,21 +108,21 @@ from .mc.mlp import (
     _factor_dtype,
     mlp_flops,
 )
-from .mc.relu import _relu_center_chunk, relu_moments
-from .sampling import prepare_gaussian
+from mcbench.mc.relu import _relu_center_chunk, relu_moments
+from mcbench.mc.sampling import prepare_gaussian
+from mcbench.config import NEGATIVE_UNACCOUNTED_WARNING, PROFILE_CHILD_TIMEOUT, TIMING_MIN_SECONDS, TIMING_REPEAT
+from mcbench.env import OtherLoad, busy_note, environment
+from mcbench.perf.timing import median_seconds
+from mcbench.spec import MLPSpec
 
 #: The compiled entry point of each kernel: the child checks that it came from the cache.
 _TOP_LEVEL = {
     "relu_moments": ("mcbench.mc.relu", "_relu_moment_kernel"),
-    "sample_mvn": ("mcbench.sampling", "_sample_kernel"),
+    "sample_mvn": ("mcbench.mc.sampling", "_sample_kernel"),
     "mlp_propagation": ("mcbench.mc.mlp", "_mlp_kernel"),
 }
 PROFILED = tuple(_TOP_LEVEL)
 
-#: Timing repeats (median) and the least time one repeat lasts.
-REPEAT = 5
-MIN_SECONDS = 0.05
-CHILD_TIMEOUT = 600
 
 # ----------------------------------------------------------- phase drivers -----
 
@@ -280,13 +283,13 @@ def _gaussian_phases(kernel, threads, repeat, min_seconds):
         _chunk_phases(phase, key, trmm, syrk, lower_t, src, x, m2, col_mean, n_pos, n, chunk)
 
     def timed(phase, src):
-        return limits.median_seconds(lambda: run(phase, src), repeat, min_seconds)
+        return median_seconds(lambda: run(phase, src), repeat, min_seconds)
 
     # BLAS on one thread throughout, as inside the kernels; also while preparing
     # the inputs, because a multi-threaded BLAS call leaves OpenBLAS threads
     # spinning (competing with the timed phases) for a fraction of a second.
     with numba_threads(threads), single_threaded_blas():
-        mean, cov = _gaussian_problem(d)
+        mean, cov = gaussian_problem(d)
         mean_t, lower_t = prepare_gaussian(mean, cov, dtype)
         # Realistic inputs, made by the kernel's own functions: normals (TRMM's
         # input), Gaussian samples (ReLU's), centred ReLU outputs (SYRK's).
@@ -323,8 +326,6 @@ def _mlp_phase_args(kernel, threads):
     inputs, accumulates exactly the kernel's per-network sums in ``st``
     (slots, depth + 1, N_STATS), which is also returned on its own.
     """
-    from .spec import MLPSpec
-
     shape = kernel.shape(threads)
     p = kernel.full_params
     width, depth, batch, networks = shape["width"], shape["depth"], shape["batch"], shape["networks"]
@@ -357,7 +358,7 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
         _network_phases(phase, *args)
 
     def timed(phase):
-        return limits.median_seconds(lambda: run(phase), repeat, min_seconds)
+        return median_seconds(lambda: run(phase), repeat, min_seconds)
 
     with numba_threads(threads), single_threaded_blas():  # as in _gaussian_phases
         run(_M_PREPARE)
@@ -377,9 +378,9 @@ def _mlp_phases(kernel, threads, repeat, min_seconds):
 _CHILD = """\
 import json, sys, time
 start = time.perf_counter()
-import mcbench.kernels
+import mcbench.perf.kernels
 import_seconds = time.perf_counter() - start
-from mcbench.profile import _child_report
+from mcbench.perf.profile import _child_report
 print(json.dumps(_child_report(json.loads(sys.argv[1]), import_seconds)))
 """
 
@@ -409,8 +410,6 @@ def _reset_peak() -> bool:
 
 
 def _max_rss_kib() -> float:
-    import resource
-
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform == "darwin" else float(peak)  # bytes on macOS, KiB elsewhere
 
@@ -440,16 +439,14 @@ def _child_report(spec: dict, import_seconds: float) -> dict:
     return out
 
 
-def run_child(name: str, params: dict, threads: int, cold: bool, timeout: float = CHILD_TIMEOUT) -> dict:
+def run_child(name: str, params: dict, threads: int, cold: bool, timeout: float = PROFILE_CHILD_TIMEOUT) -> dict:
     """Prepare kernel ``name`` in a fresh interpreter; ``cold`` gives it an empty Numba cache.
 
     Returns the child's report, or ``{"error": message}`` if it failed or timed out.
     """
-    import mcbench
-
     env = dict(os.environ)
     # The child must import this very mcbench (source tree or installed).
-    root = os.path.dirname(os.path.dirname(os.path.abspath(mcbench.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     spec = json.dumps({"kernel": name, "params": params, "threads": threads})
     with tempfile.TemporaryDirectory(prefix="mcbench-cold-cache-") as empty:
@@ -482,14 +479,14 @@ def thread_counts(n: int) -> list[int]:
 
 
 def profile(name: str, params: dict, threads: int | None = None, cold_compile: bool = True,
-            repeat: int = REPEAT, min_seconds: float = MIN_SECONDS) -> dict:
+            repeat: int = TIMING_REPEAT, min_seconds: float = TIMING_MIN_SECONDS) -> dict:
     """Profile kernel ``name`` on ``prepare(name, **params)``; returns a JSON-serialisable dict.
 
     Parameters
     ----------
     name : {"relu_moments", "sample_mvn", "mlp_propagation"}
     params : dict
-        Problem parameters for :func:`mcbench.kernels.prepare`.
+        Problem parameters for :func:`mcbench.perf.kernels.prepare`.
     threads : int, optional
         Largest thread count (default ``NUMBA_NUM_THREADS``); phases and
         limits run with it, scaling goes from 1 up to it.
@@ -513,8 +510,6 @@ def profile(name: str, params: dict, threads: int | None = None, cold_compile: b
         cores other processes kept busy during the timings (None without
         ``/proc/stat``).
     """
-    from .env import OtherLoad, environment
-
     if name not in PROFILED:
         raise ValueError(f"cannot profile {name!r}; choose one of {', '.join(PROFILED)}")
     n_max = resolve_threads(threads if threads is not None else numba.config.NUMBA_NUM_THREADS)
@@ -594,14 +589,10 @@ def _fmt(value, spec=".3g", missing="n/a"):
     return missing if value is None or (isinstance(value, float) and not np.isfinite(value)) else format(value, spec)
 
 
-#: Unaccounted share (negative: the phases alone took longer than the kernel) below which the report warns.
-NEGATIVE_UNACCOUNTED_WARNING = -0.10
 
 
 def _distortion_notes(rep: dict) -> list[str]:
     """Warnings that the phase table cannot be read at face value: a busy machine, or phases slower alone."""
-    from .env import busy_note
-
     notes = []
     busy = busy_note(rep.get("other_load_cores"))
     if busy:
@@ -615,8 +606,6 @@ def _distortion_notes(rep: dict) -> list[str]:
 
 def format_report(rep: dict) -> str:
     """The human-readable tables of a :func:`profile` report."""
-    import pandas as pd
-
     env, c, lim = rep["environment"], rep["compile"], rep["limits"]
     lines = [
         f"mcbench profile {rep['label']}  threads={rep['threads']} ({env['threading_layer']})  "

@@ -27,16 +27,13 @@ Rules
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy import stats as _st
+from mcbench.config import DEFAULT_ALPHA, EXACT_RTOL, MIN_EFFECTIVE
 
-#: Family-wise error rate of a validation run.
-DEFAULT_ALPHA = 1e-3
-#: Fewest informative samples for a z-test to mean anything.
-MIN_EFFECTIVE = 1000
-#: Relative tolerance for quantities whose Monte Carlo standard error is 0.
-EXACT_RTOL = 1e-9
 
 COLUMNS = [
     "check", "quantity", "index", "theory", "estimate", "stderr", "dof",
@@ -144,3 +141,90 @@ def finalize(frames, alpha=DEFAULT_ALPHA):
         default="pass",
     )
     return table
+
+
+# ------------------------------------------------------------- run summary ---
+
+#: Every verdict a comparison row can get.
+VERDICTS = ("pass", "fail", "seed-erratum", "underpowered")
+#: Verdicts of rows z-tested against the build's theory. Seed claims are tested
+#: too, but they judge a document, so they stay out of "worst |z|" and the histogram.
+TESTED = ("pass", "fail")
+
+
+def abs_z(frame: pd.DataFrame) -> np.ndarray:
+    """|z| of a comparison table's rows, NaN where z is missing."""
+    return np.abs(pd.to_numeric(frame["z"], errors="coerce").to_numpy(dtype=float))
+
+
+def holm_critical_z(alpha: float, m: int) -> float:
+    """The |z| a normal-reference row must exceed to be rejected first by Holm among ``m`` tests.
+
+    Holm rejects the smallest p-value when ``m * p < alpha``, i.e. when
+    ``|z| > isf(alpha / (2 m))``. With no rejection this is the bar for every row.
+    """
+    return float(_st.norm.isf(alpha / (2 * m))) if m > 0 else math.nan
+
+
+def tested_mask(table: pd.DataFrame) -> pd.Series:
+    """Rows z-tested against the build's theory: verdict pass or fail, and not a seed claim."""
+    keep = table["verdict"].isin(TESTED)
+    if "seed_claim" in table:
+        keep &= ~table["seed_claim"].fillna(False).astype(bool)
+    return keep
+
+
+def per_check_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per check: ``check, rows``, one column per verdict, ``worst_abs_z`` (its pass/fail rows)."""
+    rows = []
+    for check, grp in table.groupby("check", sort=False):
+        verdicts = grp["verdict"].value_counts()
+        judged = grp[grp["verdict"].isin(TESTED)]  # a seed-claim check's own rows count for its line
+        rows.append({"check": check, "rows": len(grp), **{v: int(verdicts.get(v, 0)) for v in VERDICTS},
+                     "worst_abs_z": float(judged["z"].abs().max()) if len(judged) else np.nan})
+    return pd.DataFrame(rows, columns=["check", "rows", *VERDICTS, "worst_abs_z"])
+
+
+def summary_counts(table: pd.DataFrame, alpha: float | None = None) -> dict:
+    """Counts per verdict, number of checks and the worst tested row of a comparison table.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The run's comparison table (columns as in :mod:`mcbench.validation.stats`).
+    alpha : float, optional
+        The run's family-wise error rate; when given, the Holm critical |z| is added.
+
+    Returns
+    -------
+    dict
+        ``comparisons``, ``checks``, one count per verdict (``pass``, ``fail``,
+        ``seed-erratum``, ``underpowered``), ``other`` (rows with none of these),
+        ``holm_family`` (rows Holm corrected over: all but underpowered), ``ok``
+        (no fail), ``failing_checks`` (check -> fails) and ``worst``: the tested
+        (pass/fail) row with the largest |z|, as a dict, or None.
+    """
+    verdict = table["verdict"] if len(table) else pd.Series([], dtype=object)
+    counts = {"comparisons": int(len(table)), "checks": int(table["check"].nunique()) if len(table) else 0}
+    counts.update({v: int((verdict == v).sum()) for v in VERDICTS})
+    counts["other"] = counts["comparisons"] - sum(counts[v] for v in VERDICTS)
+    counts["holm_family"] = int((verdict != "underpowered").sum())
+    counts["ok"] = counts["fail"] == 0
+    fails = table[verdict == "fail"] if len(table) else table
+    counts["failing_checks"] = {str(k): int(n) for k, n in fails.groupby("check", sort=False).size().items()} \
+        if len(fails) else {}
+    tested = table[tested_mask(table)] if len(table) else table
+    absz = abs_z(tested) if len(tested) else np.array([])
+    if absz.size and not np.all(np.isnan(absz)):
+        row = tested.iloc[int(np.nanargmax(absz))]
+        counts["worst"] = {"check": str(row["check"]), "quantity": str(row["quantity"]),
+                           "index": str(row["index"]), "z": float(row["z"]), "abs_z": float(abs(row["z"])),
+                           "p_holm": float(row["p_holm"]), "verdict": str(row["verdict"])}
+    else:
+        counts["worst"] = None
+    if alpha is not None:
+        counts["alpha"] = float(alpha)
+        counts["holm_critical_z"] = holm_critical_z(alpha, counts["holm_family"])
+    return counts
+
+

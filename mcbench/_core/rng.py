@@ -30,8 +30,9 @@ import math
 import numpy as np
 from numba import njit
 
-from ._blas import times_upper
-from ._checks import check_positive_int
+from mcbench._core.blas import times_upper
+from mcbench._core.checks import check_positive_int
+from mcbench.config import CHUNK_ELEMENTS, MIN_CHUNK, TARGET_CHUNKS
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SM_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -235,13 +236,6 @@ def fill_uniforms(state, out):
 
 # ------------------------------------------------------------- chunking -----
 
-#: Fewest samples in a chunk: the chunk-replicate standard errors need chunks
-#: big enough that the O(1/m) finite-chunk bias of their variance is small.
-MIN_CHUNK = 64
-#: Aim for this many chunks, so replicate standard errors have ~255 degrees of freedom.
-TARGET_CHUNKS = 256
-#: Upper bound on chunk_size * d, in elements, to keep a chunk's buffers in L2.
-CHUNK_ELEMENTS = 1 << 18
 
 
 def default_chunk_size(n: int, d: int) -> int:

@@ -1,6 +1,6 @@
 """Seed claims against Monte Carlo evidence: the formula as written, the correct one, the data.
 
-For every claim in :data:`mcbench.theory.seed_claims.SEED_CLAIMS` that is a
+For every claim in :data:`mcbench.validation.claims.relu_moments.SEED_CLAIMS` that is a
 formula, the claim's ``example`` is simulated and the quantity it speaks of is
 estimated with a standard error. Two comparison rows come out: the seed's
 value (a ``seed_claim`` row: rejected means ``seed-erratum``) and the correct
@@ -22,11 +22,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import stats as _stats
-from .sampling import sample_mvn
-from .validate import Check, CheckOutput
+from mcbench.validation import stats as _stats
+from mcbench.mc.sampling import sample_mvn
+from mcbench.validation.framework import Check, CheckOutput
+from mcbench.config import MAX_CLAIM_SAMPLES
+from mcbench.validation.claims.registry import ALL_SEED_CLAIMS
 
-MAX_CLAIM_SAMPLES = 4_000_000
 
 # claim name -> (quantity label, estimator over ReLU samples y (n, d) -> (estimate, stderr))
 
@@ -171,7 +172,6 @@ def errata_verdicts(errata: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     return errata
 
 
-def checks():
-    from .theory.seed_claims import ALL_SEED_CLAIMS
-
+def checks() -> list[Check]:
+    """One check per registered seed claim, seed 000 first."""
     return [_claim_check(claim) for claim in ALL_SEED_CLAIMS]

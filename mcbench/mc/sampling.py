@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._blas import blas_functions
-from ._checks import check_dtype, check_gaussian, check_positive_int, psd_factor
-from ._jit import compile_for
-from ._rng import chunk_plan, gaussian_chunk, stream_key
-from ._threads import numba_threads, single_threaded_blas
+from mcbench._core.blas import blas_functions
+from mcbench._core.checks import check_dtype, check_gaussian, check_positive_int, psd_factor
+from mcbench._core.jit import compile_for
+from mcbench._core.rng import chunk_plan, gaussian_chunk, stream_key
+from mcbench._core.threads import numba_threads, single_threaded_blas
 
 
 @njit(parallel=True, cache=True)
@@ -49,7 +49,7 @@ def sample_mvn(mean, cov, n, seed=0, dtype=np.float64, *, chunk_size=None, threa
     dtype : float32 or float64
         Output dtype. Normals are drawn in float64 and rounded once.
     chunk_size : int, optional
-        Samples per independent stream; default :func:`mcbench._rng.default_chunk_size`.
+        Samples per independent stream; default :func:`mcbench._core.rng.default_chunk_size`.
         Changing it changes which numbers are drawn (not their distribution).
     threads : int, optional
         Numba threads for this call (default: the current setting).

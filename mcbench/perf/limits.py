@@ -17,76 +17,28 @@ kernel it is comparing:
 Both are best cases for the work the kernels do, not hardware peaks: they
 include the same call overheads and cache behaviour the kernels see. Being
 limits, they are the *fastest* of several timings (each at least
-:data:`MIN_SECONDS`), not the median: on a small machine a transient
+:data:`LIMIT_MIN_SECONDS`), not the median: on a small machine a transient
 competitor can only slow a timing down. One such competitor is worth knowing
 about: after any multi-threaded BLAS call from Python (a numpy matmul, a
 Cholesky), OpenBLAS's idle worker threads keep spinning for a fraction of a
 second, and on 2 cores that halves Numba's parallel throughput meanwhile.
 
-There is one timing loop in mcbench, :func:`mcbench.kernels.time_calls`;
-:meth:`~mcbench.kernels.PreparedKernel.time` and :func:`median_seconds` both
-use it, so limits and kernels are timed the same way.
+There is one timing loop in mcbench, :func:`mcbench.perf.timing.time_calls`;
+limits and kernels are timed the same way.
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from numba import njit, prange
 
-from ._rng import chunk_state, fill_normals, stream_key
-from ._threads import numba_threads, single_threaded_blas
-from .kernels import time_calls
-
-#: Normals per RNG task; 8 tasks per thread keep every thread busy to the end.
-RNG_TASK_SIZE = 1 << 16
-RNG_TASKS_PER_THREAD = 8
-#: Flops per thread in one GEMM timing call, so that a call lasts ~10 ms or more.
-GEMM_FLOPS_PER_CALL = 2e8
-#: Timings per limit (the fastest counts) and the least duration of each.
-REPEAT = 5
-MIN_SECONDS = 0.02
+from mcbench._core.rng import chunk_state, fill_normals, stream_key
+from mcbench._core.threads import numba_threads, single_threaded_blas
+from mcbench.config import GEMM_FLOPS_PER_CALL, LIMIT_REPEAT, RNG_TASK_SIZE, RNG_TASKS_PER_THREAD
+from mcbench.perf.timing import best_seconds
 
 
-#: How long OpenBLAS's idle workers keep spinning after a multi-threaded call (generous).
-BLAS_SPIN_SECONDS = 0.5
 
-
-def let_blas_idle():
-    """Wait until numpy's (or torch's) BLAS workers stop spinning, before timing a Numba kernel.
-
-    After a multi-threaded BLAS call its idle workers spin for a fraction of a
-    second; on 2 cores that halves a parallel Numba kernel timed meanwhile.
-    """
-    time.sleep(BLAS_SPIN_SECONDS)
-
-
-def median_seconds(fn, repeat: int = 3, min_seconds: float = 0.0, warmup: bool = True) -> float:
-    """Median of the seconds per call of ``fn()`` over ``repeat`` timings.
-
-    Parameters
-    ----------
-    fn : callable
-        Called with no arguments.
-    repeat : int
-        Number of timings; the median resists one-off interruptions.
-    min_seconds : float
-        Each timing repeats ``fn`` until this much time has passed, so that
-        very short calls are not dominated by timer resolution.
-    warmup : bool
-        Call ``fn`` once first (JIT compilation, page faults, thread start-up
-        are then never timed).
-    """
-    if warmup:
-        fn()
-    return float(np.median(time_calls(fn, repeat, min_seconds)))
-
-
-def best_seconds(fn, repeat: int = REPEAT, min_seconds: float = MIN_SECONDS) -> float:
-    """Fastest seconds per call of ``fn()`` over ``repeat`` timings, after one warm-up call: a limit's best case."""
-    fn()
-    return float(np.min(time_calls(fn, repeat, min_seconds)))
 
 
 @njit(parallel=True, cache=True)
@@ -104,7 +56,7 @@ def _gemm_per_thread(a, b, out, reps):
             np.dot(a[t], b, out[t])
 
 
-def rng_normals_per_second(dtype="float64", threads: int | None = None, repeat: int = REPEAT) -> float:
+def rng_normals_per_second(dtype="float64", threads: int | None = None, repeat: int = LIMIT_REPEAT) -> float:
     """Normals per second of mcbench's chunked generator on ``threads`` Numba threads.
 
     Parameters
@@ -123,7 +75,7 @@ def rng_normals_per_second(dtype="float64", threads: int | None = None, repeat: 
     return buf.size / seconds
 
 
-def gemm_gflops(rows: int, d: int, dtype="float64", threads: int | None = None, repeat: int = REPEAT) -> float:
+def gemm_gflops(rows: int, d: int, dtype="float64", threads: int | None = None, repeat: int = LIMIT_REPEAT) -> float:
     """GFLOP/s of ``(rows x d) @ (d x d)`` GEMMs, one per Numba thread, BLAS single-threaded.
 
     Parameters
@@ -154,14 +106,14 @@ def gemm_gflops(rows: int, d: int, dtype="float64", threads: int | None = None, 
     return n * reps * flops / seconds / 1e9
 
 
-def numpy_rng_normals_per_second(dtype="float64", size: int = 1 << 23, repeat: int = REPEAT) -> float:
+def numpy_rng_normals_per_second(dtype="float64", size: int = 1 << 23, repeat: int = LIMIT_REPEAT) -> float:
     """Normals per second of numpy's ``default_rng().standard_normal`` (one thread), for reference."""
     rng = np.random.default_rng(0)
     dtype = np.dtype(dtype)
     return size / best_seconds(lambda: rng.standard_normal(size, dtype=dtype), repeat)
 
 
-def machine_limits(rows: int, d: int, dtype="float64", threads: int | None = None, repeat: int = REPEAT) -> dict:
+def machine_limits(rows: int, d: int, dtype="float64", threads: int | None = None, repeat: int = LIMIT_REPEAT) -> dict:
     """Both limits for a kernel working on ``rows x d`` blocks.
 
     Returns
@@ -183,7 +135,7 @@ def machine_limits(rows: int, d: int, dtype="float64", threads: int | None = Non
 def limit_fractions(rates: dict, lim: dict) -> dict:
     """Fractions of the machine limits reached: ``rng`` (normals/s) and ``gemm`` (GFLOP/s), where they apply.
 
-    ``rates`` is :meth:`mcbench.kernels.PreparedKernel.rates`; ``lim`` is
+    ``rates`` is :meth:`mcbench.perf.kernels.PreparedKernel.rates`; ``lim`` is
     :func:`machine_limits` or a dict with only one of its two limits.
     """
     out = {}

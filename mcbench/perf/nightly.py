@@ -19,14 +19,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import append_history, atomic_directory
-from ._signals import checkpoint
-from .env import OtherLoad, busy_note, utc_now
-from .kernels import NIGHTLY_PROBLEMS, prepare, problem_label
-from .report import per_check_counts
+from mcbench._io import append_history, atomic_directory
+from mcbench._signals import checkpoint
+from mcbench.env import OtherLoad, busy_note, utc_now
+from mcbench.config import NIGHTLY_FACTOR, NIGHTLY_PROBLEMS
+from mcbench.perf.kernels import prepare, problem_label
+from mcbench.progress import Progress
+from mcbench.report import write_report
+from mcbench.validation.runner import run_validation
+from mcbench.validation.stats import per_check_counts
 
 HISTORY_NAME = "history.csv"
-DEFAULT_FACTOR = 1.2
 
 
 def time_kernels(problems=NIGHTLY_PROBLEMS, repeat=5, progress=None) -> pd.DataFrame:
@@ -86,7 +89,7 @@ def previous_run(history: pd.DataFrame, machine: str, compare_to=None):
     return same[same["run"] == same["run"].iloc[-1]]
 
 
-def compare(current: pd.DataFrame, previous: pd.DataFrame | None, factor=DEFAULT_FACTOR) -> pd.DataFrame:
+def compare(current: pd.DataFrame, previous: pd.DataFrame | None, factor=NIGHTLY_FACTOR) -> pd.DataFrame:
     """Comparison table of this run against the previous one, with flags."""
     if previous is None:
         return pd.DataFrame(columns=["kind", "name", "previous", "current", "ratio", "flag", "note"])
@@ -124,13 +127,9 @@ def run_id(commit: str, out: Path) -> str:
     return rid
 
 
-def nightly(out: Path, suite="nightly", seed=0, threads=None, compare_to=None, factor=DEFAULT_FACTOR,
+def nightly(out: Path, suite="nightly", seed=0, threads=None, compare_to=None, factor=NIGHTLY_FACTOR,
             repeat=5, quiet=False, problems=NIGHTLY_PROBLEMS, only=None, echo=print) -> int:
     """Run the nightly job; returns the exit code (1 on a new failure or a slower kernel)."""
-    from .progress import Progress
-    from .report import write_report
-    from .validate import run_validation
-
     out = Path(out)
     history_path = out / HISTORY_NAME
     history = pd.read_csv(history_path) if history_path.exists() else pd.DataFrame()

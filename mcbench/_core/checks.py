@@ -10,11 +10,8 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from mcbench.config import COV_RTOL
 
-#: Relative tolerance (against the largest |entry| of cov) for symmetry and for
-#: the smallest eigenvalue; round-off from building cov = A @ A.T stays well
-#: inside it, while a genuinely indefinite matrix does not.
-COV_RTOL = 1e-10
 
 
 def check_positive_int(value, name: str, minimum: int = 1, why: str = "") -> int:

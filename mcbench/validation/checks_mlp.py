@@ -1,6 +1,6 @@
 """The MLP propagation checks (Monte Carlo vs mean-field and exact finite-width theory).
 
-Checks 1-8 of the MLP specification (README, "validate"), each a :class:`mcbench.validate.Check`:
+Checks 1-8 of the MLP specification (README, "validate"), each a :class:`mcbench.validation.framework.Check`:
 
 1. linear nets: Var(W) = 1/n_in keeps the forward variance, 1/n_out the
    backward one, Xavier's compromise gives the predicted per-layer ratios;
@@ -24,20 +24,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import stats as _stats
-from .mc import mlp_propagation as mc_mlp
-from .spec import MLPSpec, activation_names, linear
-from .theory.mlp import mlp_propagation as theory_mlp
-from .theory.seed_claims import he_fan_out_spec
-from .validate import Check, CheckOutput
+from mcbench.validation import stats as _stats
+from mcbench.mc import mlp_propagation as mc_mlp
+from mcbench.spec import MLPSpec, activation_names, linear
+from mcbench.theory import linear_prediction_q
+from mcbench.theory.mlp import mlp_propagation as theory_mlp
+from mcbench.validation.claims.mlp_init import he_fan_out_spec
+from mcbench.validation.framework import Check, CheckOutput
+from mcbench.config import GAP_DEPTH, LAW_DEPTH, NARROW_WIDTHS
 
 INITS = ("lecun_normal", "xavier_normal", "he_normal")
-#: Widths of the finite-width studies (finite width means 16-64 here), and their depth caps: the mean-field
-#: gap grows with depth, and E[R^2] of the exact law grows like exp(5 sum 1/n_l), so a deeper narrow
-#: net would only widen the error bars, whatever depth a suite uses for its wide nets.
-NARROW_WIDTHS = (16, 32, 64)
-GAP_DEPTH = 6
-LAW_DEPTH = 8
 FORWARD = ("z_mean", "q", "phi2")
 BACKWARD = ("qtilde", "dphi2", "wgrad_ms")
 
@@ -121,13 +117,8 @@ def _taylor_depths(cfg):
         spec = MLPSpec([cfg.mlp_width] * 201, act, "lecun_normal", input_var=0.01)
         th = theory_mlp(spec, depth_scales=False)
         slope2 = float(spec.activation.derivative(np.zeros(1))[0] ** 2)
-        # Linear prediction: z ~ phi'(0) z (+ phi(0)): q_l = slope^2 q_{l-1}, plus phi(0)^2 per layer.
         offset2 = float(spec.activation(np.zeros(1))[0] ** 2)
-        q_lin = np.empty(len(th))
-        q_prev = spec.input_var
-        for i in range(len(th)):
-            q_prev = (slope2 * q_prev if i else q_prev) + (offset2 if i else 0.0)
-            q_lin[i] = q_prev
+        q_lin = linear_prediction_q(spec)
         rel = np.abs(th["q"].to_numpy() / q_lin - 1)
         drift = np.flatnonzero(rel > 0.1)
         rows.append({"activation": act, "phi'(0)^2": slope2, "phi(0)": float(np.sqrt(offset2)),

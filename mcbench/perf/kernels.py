@@ -5,36 +5,25 @@ micro-benchmarks and the benchmark scripts all time the same kernels on the
 same problems through :func:`prepare`, which does the data preparation and
 JIT warm-up up front (so compilation is never timed) and returns a
 :class:`PreparedKernel`: a zero-argument callable plus the work it does per
-call (samples, normals, flops) for throughput figures.
+call (samples, normals, flops) for throughput figures. The problems start
+from :data:`mcbench.config.DEFAULT_PROBLEMS`.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-
-def time_calls(fn, repeat: int = 5, min_seconds: float = 0.0) -> np.ndarray:
-    """Seconds per call of ``fn()``, ``repeat`` timings, each repeating ``fn`` until ``min_seconds`` pass.
-
-    mcbench's one timing loop: kernels, machine limits, profile and the
-    benchmark scripts all time through it.
-    """
-    times = []
-    for _ in range(repeat):
-        calls, start = 0, time.perf_counter()
-        while True:
-            fn()
-            calls += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds:
-                break
-        times.append(elapsed / calls)
-    return np.asarray(times)
+from mcbench._core.rng import chunk_plan
+from mcbench.config import DEFAULT_MEMORY_BUDGET, DEFAULT_PROBLEMS
+from mcbench.mc import mlp_propagation, relu_moments, sample_mvn
+from mcbench.mc.mlp import block_size, mlp_flops
+from mcbench.perf.timing import time_calls
+from mcbench.spec import MLPSpec
+from mcbench.theory import bvn_cdf, mlp_propagation as theory_mlp, relu_moments as theory_relu_moments
 
 
 @dataclass
@@ -74,9 +63,8 @@ class PreparedKernel:
 
     @property
     def full_params(self) -> dict:
-        """The problem's parameters, the registry's defaults filled in."""
-        defaults = inspect.signature(KERNELS[self.name]).parameters
-        return {k: v.default for k, v in defaults.items()} | self.params
+        """The problem's parameters, the defaults of :data:`mcbench.config.DEFAULT_PROBLEMS` filled in."""
+        return DEFAULT_PROBLEMS[self.name] | self.params
 
     def shape(self, threads: int) -> dict:
         """How the kernel cuts its problem at ``threads`` threads, and its GEMM shape for the limits.
@@ -84,14 +72,11 @@ class PreparedKernel:
         ``relu_moments``/``sample_mvn``: ``d, n, chunk, n_chunks, slots``;
         ``mlp_propagation``: ``width, depth, batch, networks, block, slots``;
         both: ``dtype`` and ``gemm_rows``, ``gemm_d`` (the ``rows x d @ d x d``
-        product that :func:`mcbench.limits.gemm_gflops` should time).
+        product that :func:`mcbench.perf.limits.gemm_gflops` should time).
         """
         p = self.full_params
         dtype = np.dtype(p["dtype"])
         if self.name == "mlp_propagation":
-            from .mc.mlp import DEFAULT_MEMORY_BUDGET, block_size
-            from .spec import MLPSpec
-
             width, networks = p["width"], p["networks"]
             spec = MLPSpec([width] * (p["depth"] + 1), p["activation"], p["init"])
             block = block_size(spec, p["batch"], dtype, DEFAULT_MEMORY_BUDGET, False)
@@ -99,8 +84,6 @@ class PreparedKernel:
                     "slots": min(threads, networks), "dtype": dtype.name, "gemm_rows": block, "gemm_d": width}
         if self.name not in ("relu_moments", "sample_mvn"):
             raise ValueError(f"no chunk shape for kernel {self.name!r}")
-        from ._rng import chunk_plan
-
         d, n = p["d"], p["n"]
         n_chunks, chunk = chunk_plan(n, d)
         return {"d": d, "n": n, "chunk": chunk, "n_chunks": n_chunks, "slots": min(threads, n_chunks),
@@ -120,16 +103,15 @@ class PreparedKernel:
         return out
 
 
-def _gaussian_problem(d, seed=0):
+def gaussian_problem(d: int, seed: int = 0):
+    """The Gaussian every ReLU-moment and sampling benchmark uses: (mean (d,), cov (d, d)), cov SPD."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((d, d))
     return 0.5 * rng.standard_normal(d), a @ a.T / d + 0.1 * np.eye(d)
 
 
-def _prepare_sample_mvn(d=16, n=200_000, dtype="float64", seed=1):
-    from .sampling import sample_mvn
-
-    mean, cov = _gaussian_problem(d)
+def _prepare_sample_mvn(d, n, dtype, seed):
+    mean, cov = gaussian_problem(d)
     start = time.perf_counter()
     sample_mvn(mean, cov, 256, seed=seed, dtype=dtype)
     compile_s = time.perf_counter() - start
@@ -137,22 +119,15 @@ def _prepare_sample_mvn(d=16, n=200_000, dtype="float64", seed=1):
             {"samples": n, "normals": n * d, "flops": float(n) * d * d}, compile_s)
 
 
-def _prepare_relu_moments(d=16, n=200_000, dtype="float64", seed=1):
-    from .mc import relu_moments
-
-    mean, cov = _gaussian_problem(d)
+def _prepare_relu_moments(d, n, dtype, seed):
+    mean, cov = gaussian_problem(d)
     compile_s = relu_moments(mean, cov, 1024, seed=seed, dtype=dtype).compile_seconds
     # TRMM (d^2 flops per sample) + SYRK (d^2 + d): what the kernel actually executes.
     return (lambda: relu_moments(mean, cov, n, seed=seed, dtype=dtype),
             {"samples": n, "normals": n * d, "flops": float(n) * (2 * d * d + d)}, compile_s)
 
 
-def _prepare_mlp(width=256, depth=10, batch=1024, networks=2, dtype="float64", activation="relu",
-                 init="he_normal", seed=1):
-    from .mc import mlp_propagation
-    from .mc.mlp import mlp_flops
-    from .spec import MLPSpec
-
+def _prepare_mlp(width, depth, batch, networks, dtype, activation, init, seed):
     spec = MLPSpec([width] * (depth + 1), activation, init)
     compile_s = mlp_propagation(MLPSpec([4, 4, 4], activation, init), 2, 8, dtype=dtype).attrs["compile_seconds"]
     flops = mlp_flops(spec.widths, networks, batch, executed=True)
@@ -160,9 +135,7 @@ def _prepare_mlp(width=256, depth=10, batch=1024, networks=2, dtype="float64", a
             {"samples": networks * batch, "flops": flops}, compile_s)
 
 
-def _prepare_bvn_cdf(n=100_000, seed=1):
-    from .theory import bvn_cdf
-
+def _prepare_bvn_cdf(n, seed):
     rng = np.random.default_rng(seed)
     h, k = rng.uniform(-4, 4, n), rng.uniform(-4, 4, n)
     rho = rng.uniform(-1, 1, n)
@@ -172,25 +145,20 @@ def _prepare_bvn_cdf(n=100_000, seed=1):
     return lambda: bvn_cdf(h, k, rho), {"evaluations": n}, compile_s
 
 
-def _prepare_theory_relu(d=64, seed=1):
-    from .theory import relu_moments
-
-    mean, cov = _gaussian_problem(d)
+def _prepare_theory_relu(d):
+    mean, cov = gaussian_problem(d)
     start = time.perf_counter()
-    relu_moments(mean[:2], cov[:2, :2])
+    theory_relu_moments(mean[:2], cov[:2, :2])
     compile_s = time.perf_counter() - start
-    return lambda: relu_moments(mean, cov), {"evaluations": d * (d + 1) // 2}, compile_s
+    return lambda: theory_relu_moments(mean, cov), {"evaluations": d * (d + 1) // 2}, compile_s
 
 
-def _prepare_theory_mlp(width=256, depth=50, activation="tanh", init="xavier_normal", pair_correlation=0.5):
-    from .spec import MLPSpec
-    from .theory import mlp_propagation
-
+def _prepare_theory_mlp(width, depth, activation, init, pair_correlation):
     spec = MLPSpec([width] * (depth + 1), activation, init)
     start = time.perf_counter()
-    mlp_propagation(MLPSpec([4, 4], activation, init), pair_correlation=pair_correlation)
+    theory_mlp(MLPSpec([4, 4], activation, init), pair_correlation=pair_correlation)
     compile_s = time.perf_counter() - start
-    return (lambda: mlp_propagation(spec, pair_correlation=pair_correlation),
+    return (lambda: theory_mlp(spec, pair_correlation=pair_correlation),
             {"evaluations": depth}, compile_s)
 
 
@@ -203,27 +171,35 @@ KERNELS = {
     "theory_mlp": _prepare_theory_mlp,
 }
 
-#: The problems nightly runs time (small enough for a 2-core CI machine).
-NIGHTLY_PROBLEMS = [
-    ("sample_mvn", {"d": 16, "n": 1_000_000}),
-    ("relu_moments", {"d": 16, "n": 2_000_000}),
-    ("relu_moments", {"d": 256, "n": 100_000}),
-    ("relu_moments", {"d": 64, "n": 500_000, "dtype": "float32"}),
-    ("mlp_propagation", {"width": 256, "depth": 10, "batch": 2048}),
-    ("bvn_cdf", {"n": 200_000}),
-    ("theory_relu_moments", {"d": 64}),
-    ("theory_mlp", {"depth": 50}),
-]
-
 
 def prepare(name: str, **params) -> PreparedKernel:
-    """Build kernel ``name`` on its standard problem (``params`` override the defaults) and warm it up."""
+    """Build kernel ``name`` on its default problem (``params`` override :data:`mcbench.config.DEFAULT_PROBLEMS`).
+
+    The kernel is compiled (or loaded from the cache) and called once at full
+    size, so that no timing includes compilation, page faults or thread start-up.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`KERNELS`.
+    **params
+        Problem parameters; unknown names are an error.
+
+    Returns
+    -------
+    PreparedKernel
+    """
     if name not in KERNELS:
         raise ValueError(f"unknown kernel {name!r}; known: {', '.join(KERNELS)}")
-    call, work, compile_s = KERNELS[name](**params)
+    unknown = sorted(set(params) - set(DEFAULT_PROBLEMS[name]))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for kernel {name!r}; "
+                         f"it takes {', '.join(DEFAULT_PROBLEMS[name])}")
+    call, work, compile_s = KERNELS[name](**(DEFAULT_PROBLEMS[name] | params))
     call()  # first full-size call: page faults, BLAS thread start, caches
     return PreparedKernel(name, dict(params), call, work, compile_s)
 
 
 def problem_label(name: str, params: dict) -> str:
+    """``name[k=v,...]``: how reports name a kernel on a problem."""
     return name + ("[" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + "]" if params else "")

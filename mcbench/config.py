@@ -1,0 +1,178 @@
+"""Every tunable of mcbench, in one place, with the measurement or argument behind it.
+
+Nothing here imports from the rest of mcbench, so every layer may read it.
+Change a value here and every user of it follows: the kernels, the suites,
+the timing clients and the CLI's ``--help``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ------------------------------------------------------------------ statistics ---
+
+#: Family-wise error rate of a validation run (Holm across every comparison).
+DEFAULT_ALPHA = 1e-3
+#: Fewest informative samples for a z-test to mean anything (fewer: ``underpowered``).
+MIN_EFFECTIVE = 1000
+#: Relative tolerance for quantities whose Monte Carlo standard error is 0.
+EXACT_RTOL = 1e-9
+#: Relative tolerance (against the largest |entry| of cov) for symmetry and for
+#: the smallest eigenvalue; round-off from building cov = A @ A.T stays well
+#: inside it, while a genuinely indefinite matrix does not.
+COV_RTOL = 1e-10
+
+# --------------------------------------------------------------------- suites ---
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Monte Carlo sizes of a validation suite."""
+
+    name: str
+    relu_samples: int
+    mlp_networks: int
+    mlp_inputs: int
+    mlp_width: int
+    mlp_depth: int
+
+
+# Sizes: the quick suite takes ~30 s on 2 cores (warm cache); nightly ~1.5 min;
+# full ~52 min. Mean-field theory is the limit width -> infinity at
+# fixed depth, and its finite-width corrections grow with depth/width (for
+# the c-map of a ReLU/Xavier net at depth 20: 0.896, 0.934, 0.949 at widths 64,
+# 256, 1024 against 0.952; for gelu/He at depth 20, c0 = 0.5: 0.43, 0.48, 0.56
+# at widths 128, 512, 2048 against 0.667, confirmed by a plain-numpy Monte
+# Carlo: tests/studies/gelu_cmap_finite_width.py), and they compound through
+# the backward pass (silu, He init, depth 12: Monte Carlo qtilde at layer 1 is
+# 2.72, 1.29, 1.04 x the mean-field value at widths 128, 512, 1536). A nightly
+# run at depth 20, width 256 rejected mean-field c at up to 11 SE, and one at
+# depth 12, width 512 rejected silu/He qtilde at 7 SE. The bias in units of
+# the standard error grows like depth / width * sqrt(networks * inputs *
+# width) = depth * sqrt(networks * inputs / width): 17 for quick, 24 for
+# nightly (worst |z| 4.7 over 4,194 comparisons, none failing). The full
+# suite keeps that figure at 24 and spends its extra time on width and on the
+# ReLU-moment sample size, so a correct build passes it too; deeper nets are
+# for the finite-width studies, not for a pass/fail against mean-field theory.
+SUITE_CONFIGS = {
+    "quick": SuiteConfig("quick", relu_samples=200_000, mlp_networks=16, mlp_inputs=128, mlp_width=256,
+                         mlp_depth=6),
+    "nightly": SuiteConfig("nightly", relu_samples=4_000_000, mlp_networks=32, mlp_inputs=256,
+                           mlp_width=512, mlp_depth=6),
+    "full": SuiteConfig("full", relu_samples=40_000_000, mlp_networks=64, mlp_inputs=512,
+                        mlp_width=2048, mlp_depth=6),
+}
+#: Suite names, in order of size.
+SUITES = tuple(SUITE_CONFIGS)
+#: One line per suite for ``--help``: how long it takes on 2 cores once the kernels are compiled.
+SUITE_DURATIONS = {"quick": "~30 s on 2 cores", "nightly": "~1.5 min", "full": "~52 min"}
+
+#: The seed-claim checks simulate at most this many samples of d <= 3 coordinates (a few MB).
+MAX_CLAIM_SAMPLES = 4_000_000
+#: Widths of the finite-width studies (finite width means 16-64 here), and their depth caps: the
+#: mean-field gap grows with depth, and E[R^2] of the exact law grows like exp(5 sum 1/n_l), so a
+#: deeper narrow net would only widen the error bars, whatever depth a suite uses for its wide nets.
+NARROW_WIDTHS = (16, 32, 64)
+GAP_DEPTH = 6
+LAW_DEPTH = 8
+
+# -------------------------------------------------------------------- kernels ---
+
+#: Fewest samples in a chunk: the chunk-replicate standard errors need chunks
+#: big enough that the O(1/m) finite-chunk bias of their variance is small.
+MIN_CHUNK = 64
+#: Aim for this many chunks, so replicate standard errors have ~255 degrees of freedom.
+TARGET_CHUNKS = 256
+#: Upper bound on chunk_size * d, in elements, to keep a chunk's buffers in L2.
+CHUNK_ELEMENTS = 1 << 18
+
+#: Bytes of per-chunk statistics (a d x d cross-product each) held for one wave of ReLU-moment
+#: chunks. Every wave costs two parallel regions, and on a shared machine each region can cost a
+#: scheduler time slice (GNU OpenMP's barrier spins while another process holds a core), so waves
+#: are as long as this allows.
+WAVE_BYTES = 32 * 2**20
+
+#: MLP inputs per block, at most. Single-threaded GEMMs of (rows x n) @ (n x n)
+#: reach their plateau by about 512 rows (measured at n = 256 and 1024, float32
+#: and float64); larger blocks push the two activation buffers out of cache
+#: (width 1024, float64: 1024 and 2048 rows ran 8% slower; width 256, float32:
+#: 256 to 2048 rows within 10% of each other, 512 and 1024 best).
+BLOCK_ROWS = 512
+#: MLP inputs per block, at least (a pair of correlated inputs must share a block).
+MIN_BLOCK_ROWS = 2
+#: Bytes per network in flight for the activation buffers and the per-layer
+#: backward store (each thread holds one network at a time; its weights come
+#: on top). A full 512-row block at width 1024, depth 20, float64 needs 19 MB
+#: for ReLU and 92 MB for a generic activation; wider or deeper networks get
+#: smaller blocks.
+DEFAULT_MEMORY_BUDGET = 128 * 2**20
+
+# --------------------------------------------------------------------- timing ---
+
+#: Timings of a kernel (the median counts) and the least duration of each (profile, nightly).
+TIMING_REPEAT = 5
+TIMING_MIN_SECONDS = 0.05
+#: Timings of a machine limit (the fastest counts: a competitor can only slow a timing down)
+#: and the least duration of each.
+LIMIT_REPEAT = 5
+LIMIT_MIN_SECONDS = 0.02
+#: Normals per RNG-limit task; 8 tasks per thread keep every thread busy to the end.
+RNG_TASK_SIZE = 1 << 16
+RNG_TASKS_PER_THREAD = 8
+#: Flops per thread in one GEMM-limit timing call, so that a call lasts ~10 ms or more.
+GEMM_FLOPS_PER_CALL = 2e8
+#: How long OpenBLAS's idle workers keep spinning after a multi-threaded call (generous).
+BLAS_SPIN_SECONDS = 0.5
+#: Cores that other processes may keep busy before a timing report warns that it is distorted.
+BUSY_CORES_WARNING = 0.25
+#: The benchmark scripts' default thread count: the MLP benchmark's stated setting, 2 threads.
+BENCHMARK_THREADS = 2
+#: Seconds a profile child process (a cold compile) may take.
+PROFILE_CHILD_TIMEOUT = 600
+#: Unaccounted share (negative: the phases alone took longer than the kernel) below which the profile warns.
+NEGATIVE_UNACCOUNTED_WARNING = -0.10
+#: Slowdown factor of a kernel's median time that nightly flags (with non-overlapping ranges).
+NIGHTLY_FACTOR = 1.2
+
+# ------------------------------------------------------------------- problems ---
+
+#: Every timed kernel's default problem: the one table that ``prepare``, nightly, profile,
+#: asv and pytest-benchmark start from (their own tables below only override entries).
+DEFAULT_PROBLEMS = {
+    "sample_mvn": {"d": 16, "n": 200_000, "dtype": "float64", "seed": 1},
+    "relu_moments": {"d": 16, "n": 200_000, "dtype": "float64", "seed": 1},
+    "mlp_propagation": {"width": 256, "depth": 10, "batch": 1024, "networks": 2, "dtype": "float64",
+                        "activation": "relu", "init": "he_normal", "seed": 1},
+    "bvn_cdf": {"n": 100_000, "seed": 1},
+    "theory_relu_moments": {"d": 64},
+    "theory_mlp": {"width": 256, "depth": 50, "activation": "tanh", "init": "xavier_normal",
+                   "pair_correlation": 0.5},
+}
+#: The problems nightly runs time (small enough for a 2-core CI machine): overrides of DEFAULT_PROBLEMS.
+NIGHTLY_PROBLEMS = [
+    ("sample_mvn", {"d": 16, "n": 1_000_000}),
+    ("relu_moments", {"d": 16, "n": 2_000_000}),
+    ("relu_moments", {"d": 256, "n": 100_000}),
+    ("relu_moments", {"d": 64, "n": 500_000, "dtype": "float32"}),
+    ("mlp_propagation", {"width": 256, "depth": 10, "batch": 2048}),
+    ("bvn_cdf", {"n": 200_000}),
+    ("theory_relu_moments", {"d": 64}),
+    ("theory_mlp", {"depth": 50}),
+]
+#: ``mcbench profile``'s problem options per kind of kernel, and their defaults (None: derived).
+PROFILE_PROBLEMS = {
+    "gaussian": {"d": 64, "n": None},  # relu_moments, sample_mvn; n defaults to ~2e7 normals / d
+    "mlp": {"width": 256, "depth": 10, "batch": 2048, "activation": "relu"},  # mlp_propagation
+}
+#: Samples x d per ``mcbench profile`` call when ``--n`` is not given.
+PROFILE_NORMALS = 2e7
+
+# --------------------------------------------------------------------- report ---
+
+#: A check with at most this many rows is shown whole in the report; larger ones show the worst rows.
+FULL_TABLE_MAX_ROWS = 20
+WORST_ROWS = 10
+#: Resolution of the report's PNG figures.
+FIGURE_DPI = 110
+#: z-scores beyond +-Z_CLIP are drawn at the edge of the z histogram.
+Z_CLIP = 5.0

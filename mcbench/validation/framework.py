@@ -1,0 +1,67 @@
+"""The types a validation check is made of: nothing here runs a check.
+
+A *check* (:class:`Check`) runs Monte Carlo kernels and the matching closed
+forms and returns a :class:`CheckOutput`: comparison rows (see
+:mod:`mcbench.validation.stats`) and data for figures and tables. The runner
+gathers the outputs of a suite into a :class:`ValidationResult`, which
+:mod:`mcbench.report` renders.
+
+Each check draws from its own stream, derived from (RNG seed, check name) by
+:func:`check_seed`, so adding or reordering checks never changes another
+check's numbers.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from mcbench.config import SuiteConfig
+
+
+@dataclass
+class CheckOutput:
+    """What one check produces: comparison batches and optional figure data."""
+
+    rows: list = field(default_factory=list)
+    profiles: list = field(default_factory=list)
+    finite_width: list = field(default_factory=list)
+    errata: list = field(default_factory=list)
+    info: list = field(default_factory=list)  # (title, DataFrame): shown in the report, not tested
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    run: Callable[[SuiteConfig, np.random.SeedSequence], CheckOutput]
+    cost: float = 1.0  # relative wall time, for the progress bar's ETA
+    description: str = ""
+
+
+@dataclass
+class ValidationResult:
+    table: pd.DataFrame
+    profiles: pd.DataFrame
+    finite_width: pd.DataFrame
+    errata: pd.DataFrame
+    info: list
+    env: dict
+    timings: dict
+    alpha: float
+
+    @property
+    def n_fail(self) -> int:
+        return int((self.table["verdict"] == "fail").sum())
+
+    @property
+    def ok(self) -> bool:
+        return self.n_fail == 0
+
+
+def check_seed(seed, name: str) -> np.random.SeedSequence:
+    """The stream of check ``name`` in a run with ``seed``: independent of the catalogue's order."""
+    return np.random.SeedSequence(int(seed), spawn_key=(zlib.crc32(name.encode()),))

@@ -1,0 +1,116 @@
+"""Validation runs: every check, Monte Carlo against theory, in one honest table.
+
+:func:`run_validation` warms the kernels up, runs the checks of a suite (the
+catalogue is the same for every suite; the suite sets the sizes, see
+:data:`mcbench.config.SUITE_CONFIGS`), applies Holm's correction across the
+whole run and returns a :class:`~mcbench.validation.framework.ValidationResult`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from mcbench._core.threads import numba_threads, resolve_threads
+from mcbench._signals import checkpoint
+from mcbench.config import DEFAULT_ALPHA, SUITE_CONFIGS, SUITES
+from mcbench.env import environment, utc_now
+from mcbench.mc import mlp_propagation, relu_moments, sample_mvn
+from mcbench.progress import Progress
+from mcbench.spec import MLPSpec
+from mcbench.theory import mlp_propagation as theory_mlp
+from mcbench.theory import norm_cdf
+from mcbench.theory import relu_moments as exact_relu
+from mcbench.validation import checks_mlp, checks_relu, stats
+from mcbench.validation.claims import checks as claim_checks
+from mcbench.validation.framework import Check, ValidationResult, check_seed
+
+
+def catalogue() -> list[Check]:
+    """Every check of a run, in order (the same for every suite; the suite sets the sizes)."""
+    return checks_relu.checks() + claim_checks.checks() + checks_mlp.checks()
+
+
+def warm_up():
+    """Compile (first run) or load from the disk cache every kernel the checks use.
+
+    Done before the progress line starts, so its ETA is not extrapolated from
+    a step that happened to include a one-off compilation.
+    """
+    steps = [
+        lambda: relu_moments([0.0, 0.0], np.eye(2), 256),
+        lambda: sample_mvn([0.0, 0.0], np.eye(2), 64),  # the seed-claim checks sample through it
+        lambda: exact_relu([0.5, -0.5], [[1.0, 0.5], [0.5, 1.0]]),
+        lambda: norm_cdf([0.0]),  # the seed claims' one-dimensional formulas
+    ]
+    # phi arrives as a function pointer, so the kernel compiles once per backward-store dtype, not
+    # per activation: a one-byte mask (relu, and linear, which stores nothing) or phi'(z) (tanh and
+    # every other activation). The theory maps differ: closed forms for relu, quadrature for tanh.
+    for act in ("relu", "tanh"):
+        spec = MLPSpec([4, 4, 4], act, "he_normal")
+        steps += [lambda spec=spec: mlp_propagation(spec, 2, 4, pair_correlation=0.5),
+                  lambda spec=spec: theory_mlp(spec, pair_correlation=0.5)]
+    for step in steps:
+        checkpoint()  # a first run compiles for about a minute: stop between kernels when asked
+        step()
+
+
+def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: bool = False,
+                   alpha: float = DEFAULT_ALPHA, only=None) -> ValidationResult:
+    """Run a suite's checks and return the Holm-corrected table and figure data.
+
+    Parameters
+    ----------
+    suite : {"quick", "nightly", "full"}
+        The Monte Carlo sizes (:data:`mcbench.config.SUITE_CONFIGS`); quick takes
+        about 30 s on 2 cores (after the first, compiling, run), nightly about
+        1.5 minutes, full (width 2048) about 52 minutes.
+    seed : int
+        RNG seed; check ``name`` uses the stream :func:`check_seed` (seed, name).
+    threads : int, optional
+        Numba threads (default: all).
+    quiet : bool
+        No progress line.
+    alpha : float
+        Family-wise error rate for Holm across the whole run.
+    only : str, optional
+        Run only checks whose name contains this substring.
+    """
+    threads = resolve_threads(threads)  # a bad count fails now, not after the warm-up
+    if suite not in SUITE_CONFIGS:
+        raise ValueError(f"suite must be one of {', '.join(SUITES)}, got {suite!r}")
+    cfg = SUITE_CONFIGS[suite]
+    checks = [c for c in catalogue() if only is None or only in c.name]
+    if not checks:
+        raise ValueError(f"no check name contains {only!r}")
+    started = utc_now()
+    t0 = time.perf_counter()
+    if not quiet:
+        print(f"validate[{suite}]: loading the compiled kernels (compiling them takes ~1 min on a first run)...",
+              file=sys.stderr, flush=True)
+    warm_up()
+    progress = Progress([c.cost for c in checks], quiet=quiet, label=f"validate[{suite}]")
+    outputs, timings = [], {}
+    with numba_threads(threads):
+        for check in checks:
+            checkpoint()  # a Ctrl-C or SIGTERM that arrived while a kernel compiled or loaded
+            progress.begin(check.name)
+            start = time.perf_counter()
+            outputs.append(check.run(cfg, check_seed(seed, check.name)))
+            timings[check.name] = time.perf_counter() - start
+            progress.end()
+        progress.close()
+        env = environment(seed=seed, suite=suite, started=started, finished=utc_now(),
+                          seconds=time.perf_counter() - t0, check_runs=len(checks))
+
+    def gather(attr):
+        frames = [f for out in outputs for f in getattr(out, attr)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    table = stats.finalize(gather("rows"), alpha=alpha)
+    return ValidationResult(table=table, profiles=gather("profiles"), finite_width=gather("finite_width"),
+                            errata=claim_checks.errata_verdicts(gather("errata"), table),
+                            info=[i for out in outputs for i in out.info], env=env, timings=timings, alpha=alpha)
