@@ -92,6 +92,20 @@ CHUNK_ELEMENTS = 1 << 18
 #: are as long as this allows.
 WAVE_BYTES = 32 * 2**20
 
+#: Samples x d per ReLU-moment wave, at most: about a second of work on 2 cores, so that a stop
+#: request (Ctrl-C, SIGTERM) is honoured within about a second; waves change no bit of the result.
+WAVE_ELEMENTS = 1 << 27
+#: GEMM flops per MLP wave and network in flight, at most: also about a second of work.
+MLP_WAVE_FLOPS = 3e10
+#: A run projected (after its first wave) to take longer than this says how long it will take.
+LONG_RUN_SECONDS = 600.0
+#: Largest sample count: counts stay exact in float64 (and chunk indices far from int64 overflow).
+MAX_SAMPLES = 2**53
+#: Largest |cov| entry and |mean| entry of a Gaussian: squared samples summed over MAX_SAMPLES stay
+#: finite in float64 (1.8e308), with room for the Cholesky factor and tail samples.
+MAX_COV = 1e200
+MAX_MEAN = 1e100
+
 #: MLP inputs per block, at most. Single-threaded GEMMs of (rows x n) @ (n x n)
 #: reach their plateau by about 512 rows (measured at n = 256 and 1024, float32
 #: and float64); larger blocks push the two activation buffers out of cache

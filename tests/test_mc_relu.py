@@ -68,7 +68,7 @@ def test_deterministic_zero_variance_coordinate_has_zero_se_and_exact_values():
 
 
 def test_too_few_chunks_gives_nan_cov_se_not_a_fake_number_and_says_so():
-    with pytest.warns(RuntimeWarning, match="n_samples=50 with chunk_size=64 gives 1 chunk"):
+    with pytest.warns(RuntimeWarning, match="n_samples=50 with chunk_size=50 gives 1 chunk"):
         res = mc.relu_moments([0.0], [[1.0]], 50, seed=0)
     assert res.n_chunks == 1 and np.isnan(res.cov_se).all() and res.cov_se_dof == 0
     assert np.isfinite(res.mean_se).all() and np.isfinite(res.cov).all()
@@ -136,9 +136,24 @@ def test_wave_length_changes_no_bit(monkeypatch):
     mean, cov = np.array([0.3, -0.2, 0.0]), random_spd(3, np.random.default_rng(4))
     kwargs = dict(n_samples=20_500, seed=2, chunk_size=500, threads=2)
     one_wave = mc.relu_moments(mean, cov, **kwargs)
-    assert relu_module.wave_size(one_wave.n_chunks, 3, 8, 2) == one_wave.n_chunks == 41
+    assert relu_module.wave_size(one_wave.n_chunks, 500, 3, 8, 2) == one_wave.n_chunks == 41
     monkeypatch.setattr(relu_module, "WAVE_BYTES", 1)
-    assert relu_module.wave_size(41, 3, 8, 2) == 2
+    assert relu_module.wave_size(41, 500, 3, 8, 2) == 2
+    short_waves = mc.relu_moments(mean, cov, **kwargs)
+    for name in ("mean", "cov", "cov_se", "n_positive"):
+        np.testing.assert_array_equal(getattr(one_wave, name), getattr(short_waves, name), err_msg=name)
+
+
+def test_a_wave_bounded_by_time_changes_no_bit(monkeypatch):
+    # WAVE_ELEMENTS keeps a wave to about a second so that a stop request is honoured; cutting the
+    # work into more waves must not change the result.
+    from mcbench.mc import relu as relu_module
+
+    mean, cov = np.array([0.3, -0.2, 0.0]), random_spd(3, np.random.default_rng(4))
+    kwargs = dict(n_samples=20_500, seed=2, chunk_size=500, threads=2)
+    one_wave = mc.relu_moments(mean, cov, **kwargs)
+    monkeypatch.setattr(relu_module, "WAVE_ELEMENTS", 1500 * 3)  # three chunks' worth: two per wave
+    assert relu_module.wave_size(41, 500, 3, 8, 2) == 2
     short_waves = mc.relu_moments(mean, cov, **kwargs)
     for name in ("mean", "cov", "cov_se", "n_positive"):
         np.testing.assert_array_equal(getattr(one_wave, name), getattr(short_waves, name), err_msg=name)

@@ -17,7 +17,8 @@ import ctypes
 
 import numpy as np
 import scipy.linalg.cython_blas as _cython_blas
-from numba import njit
+
+from mcbench._core.jit import jit
 
 _get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
 _get_pointer.restype = ctypes.c_void_p
@@ -53,7 +54,7 @@ def blas_functions(dtype):
     return _SYRK[dtype], _TRMM[dtype]
 
 
-@njit(cache=True)
+@jit
 def gram_lower(syrk, x, out):
     """``out``'s lower triangle <- x.T @ x, for C-contiguous x (rows, d) and out (d, d).
 
@@ -73,7 +74,7 @@ def gram_lower(syrk, x, out):
          out.ctypes, dims[0:].ctypes)
 
 
-@njit(cache=True)
+@jit
 def times_upper(trmm, z, upper):
     """In place z <- z @ upper, for C-contiguous z (rows, d) and upper-triangular upper (d, d)."""
     rows, d = z.shape

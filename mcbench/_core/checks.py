@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from mcbench.config import COV_RTOL
+from mcbench.config import COV_RTOL, MAX_COV, MAX_MEAN
 
 
 
@@ -69,8 +69,17 @@ def check_gaussian(mean, cov) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         shapes that do not match, NaN or inf, asymmetry, or a negative
         eigenvalue (the smallest one is quoted).
     """
-    mean = np.asarray(mean, dtype=np.float64)
-    cov = np.asarray(cov, dtype=np.float64)
+    for name, value in (("mean", mean), ("cov", cov)):
+        if np.iscomplexobj(value):  # np.asarray(..., float64) would drop the imaginary part with only a warning
+            raise ValueError(f"{name} must be real, got complex values")
+    try:
+        mean = np.asarray(mean, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"mean must be an array of real numbers ({exc})") from None
+    try:
+        cov = np.asarray(cov, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cov must be an array of real numbers ({exc})") from None
     if mean.ndim == 0:
         mean = mean.reshape(1)
     if cov.ndim == 0:
@@ -91,6 +100,10 @@ def check_gaussian(mean, cov) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not np.all(np.isfinite(cov)):
         raise ValueError("cov contains NaN or inf")
     scale = float(np.max(np.abs(cov))) if cov.size else 0.0
+    if scale > MAX_COV or float(np.max(np.abs(mean))) > MAX_MEAN:
+        raise ValueError(f"cov entries must be at most {MAX_COV:g} and mean entries at most {MAX_MEAN:g} in size "
+                         f"(got max |cov| = {scale:.3g}, max |mean| = {float(np.max(np.abs(mean))):.3g}): beyond that, "
+                         "second moments overflow float64; rescale the problem")
     asym = float(np.max(np.abs(cov - cov.T))) if cov.size else 0.0
     if asym > COV_RTOL * max(scale, 1e-300):
         raise ValueError(

@@ -28,8 +28,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from mcbench._core.jit import jit
 from mcbench._core.blas import times_upper
 from mcbench._core.checks import check_positive_int
 from mcbench.config import CHUNK_ELEMENTS, MIN_CHUNK, TARGET_CHUNKS
@@ -70,25 +70,28 @@ def chunk_plan(n: int, d: int, chunk_size: int | None = None) -> tuple[int, int]
     """Split ``n`` samples of dimension ``d`` into fixed chunks: returns ``(n_chunks, chunk_size)``.
 
     ``chunk_size`` defaults to :func:`default_chunk_size`. The last chunk holds
-    the remainder. The plan depends on ``n``, ``d`` and ``chunk_size`` only,
-    never on the number of threads.
+    the remainder. A chunk larger than ``n`` is cut to ``n`` (one chunk either
+    way: the same draws, without buffers sized for samples that never come).
+    The plan depends on ``n``, ``d`` and ``chunk_size`` only, never on the
+    number of threads.
     """
     n = check_positive_int(n, "n_samples")
     chunk_size = default_chunk_size(n, d) if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
+    chunk_size = min(chunk_size, n)
     return (n + chunk_size - 1) // chunk_size, chunk_size
 
 
 # ------------------------------------------------------------- xoshiro -----
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _splitmix64_mix(z):
     z = (z ^ (z >> np.uint64(30))) * _SM_MUL1
     z = (z ^ (z >> np.uint64(27))) * _SM_MUL2
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@jit
 def chunk_state(key, chunk_index, state):
     """Fill ``state`` (4 x uint64) with chunk ``chunk_index``'s xoshiro256++ state."""
     base = np.uint64(4) * np.uint64(chunk_index)
@@ -100,12 +103,12 @@ def chunk_state(key, chunk_index, state):
         state[0] = np.uint64(1)
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _xoshiro_step(s0, s1, s2, s3):
     """One xoshiro256++ step on register-held state: (output, s0, s1, s2, s3)."""
     result = _rotl(s0 + s3, 23) + s0
@@ -119,7 +122,7 @@ def _xoshiro_step(s0, s1, s2, s3):
     return result, s0, s1, s2, s3
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _next_u64(state):
     result, s0, s1, s2, s3 = _xoshiro_step(state[0], state[1], state[2], state[3])
     state[0] = s0
@@ -129,7 +132,7 @@ def _next_u64(state):
     return result
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _next_uniform(state):
     """A float64 uniform on [0, 1) with 53 random bits."""
     return np.float64(np.int64(_next_u64(state) >> np.uint64(11))) * _U53
@@ -160,7 +163,7 @@ _ZIG_X, _ZIG_F = _ziggurat_tables()
 _ZIG_R = float(_ZIG_X[1])
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _ziggurat_candidate(bits):
     """Decode one 64-bit draw: layer (low 8 bits), sign (bit 8) and candidate x (top 53 bits)."""
     layer = np.intp(bits & np.uint64(0xFF))
@@ -169,7 +172,7 @@ def _ziggurat_candidate(bits):
     return layer, negative, x
 
 
-@njit(cache=True)
+@jit
 def _normal_slow_path(state, layer, x, negative):
     """Wedge and tail of the ziggurat (about 1% of draws); may draw more from ``state``."""
     while True:
@@ -192,7 +195,7 @@ def _normal_slow_path(state, layer, x, negative):
             return -x if negative else x
 
 
-@njit(cache=True)
+@jit
 def fill_normals(state, out):
     """Fill the contiguous array ``out`` (any shape, float32 or float64) with N(0, 1) draws.
 
@@ -226,7 +229,7 @@ def fill_normals(state, out):
     state[3] = s3
 
 
-@njit(cache=True)
+@jit
 def fill_uniforms(state, out):
     """Fill the contiguous array ``out`` with U[0, 1) draws (53-bit resolution)."""
     flat = out.reshape(out.size)
@@ -248,19 +251,33 @@ def default_chunk_size(n: int, d: int) -> int:
     return int(min(max(-(-n // TARGET_CHUNKS), MIN_CHUNK), cap))
 
 
-@njit(cache=True)
-def gaussian_chunk(key, chunk_index, trmm, lower_t, mean, x):
-    """Draw chunk ``chunk_index``'s samples into ``x`` (rows, d): ``x = z @ lower_t + mean``.
-
-    ``z`` are the chunk stream's standard normals, written into ``x`` and
-    multiplied in place by the upper-triangular ``lower_t`` (the transposed
-    factor of cov) with BLAS TRMM, half the flops of a GEMM. Sample ``s`` of
-    the chunk uses normals ``s*d .. s*d + d - 1`` of the chunk's stream.
-    """
-    state = np.empty(4, np.uint64)
+@jit
+def draw_normals(key, chunk_index, state, x):
+    """Chunk ``chunk_index``'s standard normals into ``x`` (rows, d); ``state`` (4 x uint64) is scratch."""
     chunk_state(key, chunk_index, state)
     fill_normals(state, x)
+
+
+@jit
+def shape_gaussian(trmm, x, lower_t, mean):
+    """In place ``x <- x @ lower_t + mean``: standard normals to N(mean, lower_t.T @ lower_t) samples.
+
+    One BLAS TRMM (``lower_t`` is upper-triangular: the transposed factor of
+    cov), half the flops of a GEMM, then the mean shift.
+    """
     times_upper(trmm, x, lower_t)
     for s in range(x.shape[0]):
         for j in range(x.shape[1]):
             x[s, j] += mean[j]
+
+
+@jit
+def gaussian_chunk(key, chunk_index, trmm, lower_t, mean, state, x):
+    """Draw chunk ``chunk_index``'s samples into ``x`` (rows, d): ``x = z @ lower_t + mean``.
+
+    ``z`` are the chunk stream's standard normals (:func:`draw_normals`),
+    shaped in place (:func:`shape_gaussian`). Sample ``s`` of the chunk uses
+    normals ``s*d .. s*d + d - 1`` of the chunk's stream.
+    """
+    draw_normals(key, chunk_index, state, x)
+    shape_gaussian(trmm, x, lower_t, mean)

@@ -41,14 +41,17 @@ import time
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
+from numba import prange
 
 from mcbench._core.checks import check_dtype, check_positive_int
-from mcbench._core.jit import compile_for
+from mcbench._core.jit import REDUCE, compile_for, jit
+from mcbench._core.memory import allocate, check_done, format_bytes
 from mcbench._core.rng import chunk_state, fill_normals, fill_uniforms, stream_key
 from mcbench._core.threads import numba_threads, single_threaded_blas
+from mcbench._signals import checkpoint
+from mcbench.config import BLOCK_ROWS, DEFAULT_MEMORY_BUDGET, MAX_SAMPLES, MIN_BLOCK_ROWS, MLP_WAVE_FLOPS
+from mcbench.mc._long_runs import warn_if_long
 from mcbench.spec import MLPSpec
-from mcbench.config import BLOCK_ROWS, DEFAULT_MEMORY_BUDGET, MIN_BLOCK_ROWS
 
 # Per-layer accumulator slots (float64 sums within one network).
 (S_Z, S_Z2, S_PHI2, S_DPHI2, S_DELTA2, S_WGRAD, S_R, S_R2,
@@ -61,16 +64,11 @@ BACKWARD_STREAM = 1 << 40
 
 
 
-# Reductions below may be reassociated (and multiply-adds fused) so that LLVM
-# vectorises them: the serial float64 sums otherwise cost more than the GEMMs
-# they follow. Only these two flags are enabled (no nnan/ninf/arcp), the
-# order is still fixed by the code (so results stay bitwise reproducible for
-# any thread count), and tests/test_mc_mlp.py checks every statistic against
-# a plain-numpy replay to 1e-10 relative.
-_REDUCE = {"reassoc", "contract"}
+# The pointwise passes below reduce with mcbench._core.jit.REDUCE (reassociation and FMA, so that
+# LLVM vectorises them); tests/test_mc_mlp.py checks every statistic against a plain-numpy replay.
 
 
-@njit(cache=True, fastmath=_REDUCE)
+@jit(fastmath=REDUCE)
 def _forward_pointwise(z, bias, phi, dphi, a, b, kind, factor_out, xnorm2, hn2_out, st):
     """In place z <- phi(z + bias), accumulating the layer's forward statistics.
 
@@ -130,7 +128,8 @@ def _forward_pointwise(z, bias, phi, dphi, a, b, kind, factor_out, xnorm2, hn2_o
         s_phi2 += row_h2
         s_dphi2 += row_d2
         hn2_out[s] = row_h2
-        r = row_h2 / xnorm2[s]
+        # input_var = 0 makes ||x|| = 0: the ratio is undefined (NaN), not a division error in a worker
+        r = row_h2 / xnorm2[s] if xnorm2[s] > 0.0 else np.nan
         s_r += r
         s_r2 += r * r
     st[S_Z] += s_z
@@ -141,7 +140,7 @@ def _forward_pointwise(z, bias, phi, dphi, a, b, kind, factor_out, xnorm2, hn2_o
     st[S_R2] += s_r2
 
 
-@njit(cache=True, fastmath=_REDUCE)
+@jit(fastmath=REDUCE)
 def _pair_statistics(z_pre, bias, st):
     """Cross-moments of the pre-activations of input pairs (rows 2p, 2p + 1)."""
     rows, n = z_pre.shape
@@ -166,7 +165,7 @@ def _pair_statistics(z_pre, bias, st):
     st[S_AB] += s_ab
 
 
-@njit(cache=True, fastmath=_REDUCE)
+@jit(fastmath=REDUCE)
 def _backward_pointwise(delta, factor, kind, a, hn2_prev, st):
     """In place delta <- delta * phi'(z^l), and layer l's backward statistics in the same pass.
 
@@ -204,7 +203,7 @@ def _backward_pointwise(delta, factor, kind, a, hn2_prev, st):
     st[S_WGRAD] += s_w
 
 
-@njit(cache=True)
+@jit
 def _draw_weights(state, wl, std, uniform):
     """One layer's weights (flat, in place) from the stream: N(0, std^2), or uniform on +-sqrt(3) std."""
     if uniform:
@@ -217,7 +216,7 @@ def _draw_weights(state, wl, std, uniform):
             wl[i] *= std
 
 
-@njit(cache=True)
+@jit
 def _draw_inputs(state, x, input_std, pair_c, xnorm2):
     """Inputs x (rows, n0) ~ N(0, input_std^2 I) in place, and xnorm2[s] = ||x_s||^2 (s < rows).
 
@@ -238,42 +237,32 @@ def _draw_inputs(state, x, input_std, pair_c, xnorm2):
         xnorm2[s] = acc
 
 
-@njit(cache=True)
+@jit
 def _rows(flat, rows, offset, n):
     """The (rows, n) block at ``rows * offset`` of a flat per-layer store (offsets count units, not values)."""
     return flat[rows * offset:rows * (offset + n)].reshape(rows, n)
 
 
-@njit(cache=True)
-def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
-             phi, dphi, a, b, kind, n_inputs, block, dtype_probe, factor_probe, stats):
-    """One network: draw its weights, push all its inputs through in blocks.
+# The kernel's phases (bit flags). The kernel runs them all; ``mcbench profile`` runs one at a time
+# through the same function, so what it times is the kernel's own code.
+PHASE_RNG = 1  # weights, biases, inputs and the backward seeds v
+PHASE_FORWARD_GEMM = 2  # z^l = h^{l-1} W^T, one BLAS GEMM per layer and input block
+PHASE_FORWARD_POINTWISE = 4  # h^l = phi(z^l + b^l) and the layer's forward statistics (pairs included)
+PHASE_BACKWARD_GEMM = 8  # g = delta^{l+1} W^{l+1}
+PHASE_BACKWARD_POINTWISE = 16  # delta^l = phi'(z^l) g and the layer's backward statistics
+ALL_PHASES = 31
+#: Phase names as reports show them (the two pointwise passes together).
+PHASES = {"RNG": PHASE_RNG, "forward GEMM": PHASE_FORWARD_GEMM,
+          "pointwise+stats": PHASE_FORWARD_POINTWISE | PHASE_BACKWARD_POINTWISE,
+          "backward GEMM": PHASE_BACKWARD_GEMM}
 
-    ``stats`` is (depth + 1, N_STATS): row 0 holds sum ||x||^2 (in S_PHI2),
-    row l the sums of layer l. Stream ``net`` of ``key`` gives the weights
-    and biases, then the inputs block by block; stream ``BACKWARD_STREAM +
-    net`` gives v.
 
-    Activations live in two block-sized buffers, each GEMM writing into the
-    one its input is not in, so every GEMM writes to memory that is already
-    in cache. Per layer only what the backward pass needs is kept
-    (``factor_probe``'s dtype): the ReLU mask as one byte, phi'(z) for generic
-    activations, nothing for linear (the buffer is then one layer of scratch).
-    """
-    depth = widths.shape[0] - 1
-    state = np.empty(4, np.uint64)
+@jit
+def _draw_network(key, net, state, v_state, weights, biases, w_off, b_off, w_std, uniform, bias_kind, bias_value):
+    """Network ``net``'s streams (``state``: weights, biases, then inputs; ``v_state``: v) and its parameters."""
     chunk_state(key, net, state)
-    v_state = np.empty(4, np.uint64)
     chunk_state(key, BACKWARD_STREAM + net, v_state)
-
-    w_off = np.zeros(depth + 1, np.int64)
-    b_off = np.zeros(depth + 1, np.int64)  # layer l + 1's biases and stored factors start at unit b_off[l]
-    for l in range(depth):
-        w_off[l + 1] = w_off[l] + widths[l] * widths[l + 1]
-        b_off[l + 1] = b_off[l] + widths[l + 1]
-    weights = np.empty(w_off[depth], dtype_probe.dtype)
-    biases = np.zeros(b_off[depth])
-    for l in range(depth):
+    for l in range(w_off.shape[0] - 1):
         _draw_weights(state, weights[w_off[l]:w_off[l + 1]], w_std[l], uniform)
         bl = biases[b_off[l]:b_off[l + 1]]
         if bias_kind == 1:
@@ -281,65 +270,91 @@ def _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std,
         elif bias_kind == 2:
             bl[:] = bias_value
 
-    max_w = 0
-    for l in range(depth + 1):
-        max_w = max(max_w, widths[l])
-    stored = kind != _KIND_LINEAR
-    f_off = b_off if stored else np.zeros(depth + 1, np.int64)
-    factors = np.empty(block * (b_off[depth] if stored else max_w), factor_probe.dtype)
-    buf_a = np.empty(block * max_w, dtype_probe.dtype)
-    buf_b = np.empty(block * max_w, dtype_probe.dtype)
-    hn2 = np.empty((depth + 1, block))
 
-    for start in range(0, n_inputs, block):
-        rows = min(block, n_inputs - start)
+@jit
+def _propagate(phases, state, v_state, weights, biases, w_off, b_off, f_off, widths, in_start, in_stop, block,
+               input_std, pair_c, phi, dphi, a, b, kind, factors, buf_a, buf_b, hn2, stats):
+    """Inputs ``in_start .. in_stop - 1`` of one network through it, forward and backward, in blocks.
+
+    ``stats`` is (depth + 1, N_STATS): row 0 holds sum ||x||^2 (in S_PHI2),
+    row l the sums of layer l. The inputs continue ``state``'s stream and v
+    ``v_state``'s, so cutting the inputs into calls changes no draw.
+
+    Activations live in two block-sized buffers, each GEMM writing into the
+    one its input is not in, so every GEMM writes to memory that is already
+    in cache. Per layer only what the backward pass needs is kept
+    (``factors``' dtype): the ReLU mask as one byte, phi'(z) for generic
+    activations, nothing for linear (the buffer is then one layer of scratch).
+    """
+    depth = widths.shape[0] - 1
+    for start in range(in_start, in_stop, block):
+        rows = min(block, in_stop - start)
         h_prev = _rows(buf_a, rows, 0, widths[0])
-        _draw_inputs(state, h_prev, input_std, pair_c, hn2[0])
-        for s in range(rows):
-            stats[0, S_PHI2] += hn2[0, s]
+        if phases & PHASE_RNG:
+            _draw_inputs(state, h_prev, input_std, pair_c, hn2[0])
+            for s in range(rows):
+                stats[0, S_PHI2] += hn2[0, s]
 
         for l in range(depth):
             n_in = widths[l]
             n_out = widths[l + 1]
             w = weights[w_off[l]:w_off[l + 1]].reshape(n_out, n_in)
             z = _rows(buf_b if l % 2 == 0 else buf_a, rows, 0, n_out)
-            np.dot(h_prev, w.T, z)
-            bl = biases[b_off[l]:b_off[l + 1]]
-            if pair_c == pair_c:
-                _pair_statistics(z, bl, stats[l + 1])
-            _forward_pointwise(z, bl, phi, dphi, a, b, kind, _rows(factors, rows, f_off[l], n_out),
-                               hn2[0], hn2[l + 1], stats[l + 1])
+            if phases & PHASE_FORWARD_GEMM:
+                np.dot(h_prev, w.T, z)
+            if phases & PHASE_FORWARD_POINTWISE:
+                bl = biases[b_off[l]:b_off[l + 1]]
+                if pair_c == pair_c:
+                    _pair_statistics(z, bl, stats[l + 1])
+                _forward_pointwise(z, bl, phi, dphi, a, b, kind, _rows(factors, rows, f_off[l], n_out),
+                                   hn2[0], hn2[l + 1], stats[l + 1])
             h_prev = z
 
         # Backward, in the same two buffers (no activation is needed any more): delta^L = v, then
         # delta^l = phi'(z^l) * (delta^{l+1} W^{l+1}); each layer's statistics are taken in the pass
         # that applies phi'.
-        n_last = widths[depth]
-        delta = _rows(buf_a, rows, 0, n_last)
-        fill_normals(v_state, delta)
-        _backward_pointwise(delta, factors[:0].reshape(0, 0), _KIND_LINEAR, 1.0, hn2[depth - 1], stats[depth])
+        delta = _rows(buf_a, rows, 0, widths[depth])
+        if phases & PHASE_RNG:
+            fill_normals(v_state, delta)
+        if phases & PHASE_BACKWARD_POINTWISE:
+            _backward_pointwise(delta, factors[:0].reshape(0, 0), _KIND_LINEAR, 1.0, hn2[depth - 1], stats[depth])
         for l in range(depth - 1, 0, -1):
             n_in = widths[l]
             n_out = widths[l + 1]
             w = weights[w_off[l]:w_off[l + 1]].reshape(n_out, n_in)
             g = _rows(buf_b if (depth - l) % 2 == 1 else buf_a, rows, 0, n_in)
-            np.dot(delta, w, g)
-            _backward_pointwise(g, _rows(factors, rows, f_off[l - 1], n_in), kind, a, hn2[l - 1], stats[l])
+            if phases & PHASE_BACKWARD_GEMM:
+                np.dot(delta, w, g)
+            if phases & PHASE_BACKWARD_POINTWISE:
+                _backward_pointwise(g, _rows(factors, rows, f_off[l - 1], n_in), kind, a, hn2[l - 1], stats[l])
             delta = g
 
 
-@njit(parallel=True, cache=True)
-def _mlp_kernel(key, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
-                phi, dphi, a, b, kind, n_networks, n_inputs, block, dtype_probe, factor_probe, slots):
-    # One parallel region, networks dealt round-robin to the slots: every region costs a barrier, and
-    # on a shared machine a spinning OpenMP barrier can cost a scheduler time slice.
-    depth = widths.shape[0] - 1
-    stats = np.zeros((n_networks, depth + 1, N_STATS))
-    for s in prange(slots):
-        for net in range(s, n_networks, slots):
-            _network(key, net, widths, w_std, uniform, bias_kind, bias_value, input_std, pair_c,
-                     phi, dphi, a, b, kind, n_inputs, block, dtype_probe, factor_probe, stats[net])
-    return stats
+@jit(parallel=True)
+def _mlp_wave(phases, key, net_first, net_stop, in_start, in_stop, draw, widths, w_off, b_off, f_off, w_std,
+              uniform, bias_kind, bias_value, input_std, pair_c, phi, dphi, a, b, kind, block,
+              weights, biases, factors, buf_a, buf_b, hn2, states, v_states, done, stats):
+    """Networks ``net_first .. net_stop - 1`` dealt round-robin to the slots, inputs ``in_start .. in_stop - 1`` each.
+
+    Slot t's workspace is row t of ``weights``, ``biases``, ``factors``,
+    ``buf_a``, ``buf_b``, ``hn2``, ``states`` and ``v_states``, allocated by
+    the caller: nothing is allocated here (see :mod:`mcbench._core.memory`).
+    With ``draw`` each network's parameters are drawn first; without it (a
+    later wave of inputs, at most one network per slot) the slot's network
+    continues from its workspace. ``done[t]`` marks slot t finished. One
+    parallel region per call: every region costs a barrier, and on a shared
+    machine a spinning OpenMP barrier can cost a scheduler time slice.
+    """
+    slots = weights.shape[0]
+    for t in prange(slots):
+        for net in range(net_first + t, net_stop, slots):
+            if draw and phases & PHASE_RNG:
+                _draw_network(key, net, states[t], v_states[t], weights[t], biases[t], w_off, b_off, w_std,
+                              uniform, bias_kind, bias_value)
+            _propagate(phases, states[t], v_states[t], weights[t], biases[t], w_off, b_off, f_off, widths,
+                       in_start, in_stop, block, input_std, pair_c, phi, dphi, a, b, kind, factors[t], buf_a[t],
+                       buf_b[t], hn2[t], stats[net])
+        done[t] = 1
 
 
 # ------------------------------------------------------------ Python API ---
@@ -525,27 +540,117 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     else:
         c0 = np.nan
     memory_budget = check_positive_int(memory_budget, "memory_budget")
-    act = spec.activation
-    kind = _kind_code(act)
-    bias_kind = _BIAS_KIND[spec.bias[0]]
-    bias_value = float(np.sqrt(spec.bias[1])) if bias_kind == 1 else float(spec.bias[1])
-    key = stream_key(seed)
-    widths = np.asarray(spec.widths, dtype=np.int64)
-    w_std = np.sqrt(spec.layer_weight_vars())
+    widest = max(spec.widths)
+    if n_inputs * widest > MAX_SAMPLES or n_networks * (spec.depth + 1) * N_STATS > MAX_SAMPLES:
+        raise ValueError(f"n_inputs x the widest layer must be at most {MAX_SAMPLES:.3g} (2**53: the statistics "
+                         f"are float64 sums), got n_inputs={n_inputs:.3g} x {widest}")
     block = block_size(spec, n_inputs, dt, memory_budget, pairs)
+    key = stream_key(seed)
     with numba_threads(threads) as n_threads, single_threaded_blas():
-        slots = min(n_threads, n_networks)
-        args = (key, widths, w_std, spec.weight_distribution() == "uniform", bias_kind, bias_value,
-                float(np.sqrt(spec.input_var)), c0, *act.kernel_functions(), act.a, act.b, kind,
-                n_networks, n_inputs, block, np.zeros(1, dt), np.zeros(1, _factor_dtype(kind, dt)), slots)
-        compile_s = compile_for(_mlp_kernel, *args)
+        run = MLPRun(spec, n_networks, n_inputs, key, dt, c0, block, n_threads)
+        compile_s = run.compile()
         start = time.perf_counter()
-        stats = _mlp_kernel(*args)
+        run.run(eta_label=f"mlp_propagation({spec.label()}, n_networks={n_networks}, n_inputs={n_inputs})")
         seconds = time.perf_counter() - start
-    frame = summarize(stats, spec, n_inputs, pairs)
+    frame = summarize(run.stats, spec, n_inputs, pairs)
     frame.attrs.update(
         spec=spec.label(), n_networks=n_networks, n_inputs=n_inputs, dof=n_networks - 1,
         seconds=seconds, compile_seconds=compile_s, threads=n_threads, block=block, dtype=dt.name,
         gflop=mlp_flops(spec.widths, n_networks, n_inputs) / 1e9,
     )
     return frame
+
+
+class MLPRun:
+    """One ``mlp_propagation`` problem, its workspace allocated: run it whole, or one phase at a time.
+
+    Each of ``slots = min(threads, n_networks)`` slots holds one network in
+    flight: its weights (sum n_{l-1} n_l values), biases, two activation
+    buffers and the per-layer backward store of one input block (within
+    ``memory_budget``, which sets the block). Work is cut into waves of about
+    ``MLP_WAVE_FLOPS`` per slot (whole networks where they are that small,
+    else input blocks of one network per slot), with a stop-request
+    checkpoint between waves; the cut changes no draw and no summation order.
+    """
+
+    def __init__(self, spec: MLPSpec, n_networks: int, n_inputs: int, key, dtype, pair_c: float, block: int,
+                 threads: int):
+        act = spec.activation
+        self.kind = _kind_code(act)
+        self.spec, self.n_networks, self.n_inputs, self.block = spec, n_networks, n_inputs, block
+        widths = np.asarray(spec.widths, dtype=np.int64)
+        depth = spec.depth
+        w_off = np.zeros(depth + 1, np.int64)
+        b_off = np.zeros(depth + 1, np.int64)  # layer l + 1's biases and stored factors start at unit b_off[l]
+        for l in range(depth):
+            w_off[l + 1] = w_off[l] + widths[l] * widths[l + 1]
+            b_off[l + 1] = b_off[l] + widths[l + 1]
+        stored = self.kind != _KIND_LINEAR
+        f_off = b_off if stored else np.zeros(depth + 1, np.int64)
+        max_w = int(widths.max())
+        self.slots = slots = min(threads, n_networks)
+        factor_dtype = _factor_dtype(self.kind, dtype)
+        per_slot = (int(w_off[depth]) * dtype.itemsize + int(b_off[depth]) * 8
+                    + block * (int(b_off[depth]) if stored else max_w) * factor_dtype.itemsize
+                    + 2 * block * max_w * dtype.itemsize + (depth + 1) * block * 8)
+        self.ws = allocate({
+            "weights": ((slots, int(w_off[depth])), dtype), "biases": ((slots, int(b_off[depth])), np.float64),
+            "factors": ((slots, block * (int(b_off[depth]) if stored else max_w)), factor_dtype),
+            "buf_a": ((slots, block * max_w), dtype), "buf_b": ((slots, block * max_w), dtype),
+            "hn2": ((slots, depth + 1, block), np.float64), "states": ((slots, 4), np.uint64),
+            "v_states": ((slots, 4), np.uint64), "done": ((slots,), np.uint8),
+            "stats": ((n_networks, depth + 1, N_STATS), np.float64),
+        }, "mlp_propagation", f"each of the {slots} networks in flight (one per thread) holds "
+                              f"{format_bytes(per_slot)}, of which {format_bytes(int(w_off[depth]) * dtype.itemsize)} "
+                              "are its weights: use fewer threads, a smaller memory_budget (it sets the input "
+                              "block), or narrower layers")
+        self.stats = self.ws["stats"]
+        bias_kind = _BIAS_KIND[spec.bias[0]]
+        self._fixed = (widths, w_off, b_off, f_off, np.sqrt(spec.layer_weight_vars()),
+                       spec.weight_distribution() == "uniform", bias_kind,
+                       float(np.sqrt(spec.bias[1])) if bias_kind == 1 else float(spec.bias[1]),
+                       float(np.sqrt(spec.input_var)), pair_c, *act.kernel_functions(), act.a, act.b, self.kind,
+                       block)
+        self.key = key
+        self.waves = self._plan(spec.widths)
+
+    def _plan(self, widths) -> list[tuple[int, int, int, int, bool]]:
+        """The calls (net_first, net_stop, in_start, in_stop, draw): about ``MLP_WAVE_FLOPS`` per slot each."""
+        per_network = mlp_flops(widths, 1, self.n_inputs)
+        rounds = -(-self.n_networks // self.slots)
+        if per_network * rounds <= MLP_WAVE_FLOPS:  # small: one call, one parallel region
+            return [(0, self.n_networks, 0, self.n_inputs, True)]
+        if per_network <= MLP_WAVE_FLOPS:  # whole networks, several rounds of them per call
+            step = self.slots * max(1, int(MLP_WAVE_FLOPS // per_network))
+            return [(f, min(f + step, self.n_networks), 0, self.n_inputs, True)
+                    for f in range(0, self.n_networks, step)]
+        # one network per slot, its inputs in waves of whole blocks (so the blocks, and the pairs, are unchanged)
+        blocks = max(1, int(MLP_WAVE_FLOPS // mlp_flops(widths, 1, self.block)))
+        span = blocks * self.block
+        return [(f, min(f + self.slots, self.n_networks), i, min(i + span, self.n_inputs), i == 0)
+                for f in range(0, self.n_networks, self.slots) for i in range(0, self.n_inputs, span)]
+
+    def _args(self, wave, phases):
+        ws = self.ws
+        return (phases, self.key, *wave, *self._fixed, ws["weights"], ws["biases"], ws["factors"], ws["buf_a"],
+                ws["buf_b"], ws["hn2"], ws["states"], ws["v_states"], ws["done"], ws["stats"])
+
+    def compile(self) -> float:
+        """Compile (or load from the cache) the wave kernel; seconds spent, 0 if already in memory."""
+        return compile_for(_mlp_wave, *self._args(self.waves[0], ALL_PHASES))
+
+    def run(self, phases: int = ALL_PHASES, eta_label: str | None = None) -> None:
+        """Every wave with ``phases`` (bit flags), the statistics reset first; stop requests honoured between waves.
+
+        With ``eta_label``, a run projected to last longer than
+        ``LONG_RUN_SECONDS`` says so (a RuntimeWarning) after its first wave.
+        """
+        self.stats[...] = 0
+        start = time.perf_counter()
+        for i, wave in enumerate(self.waves):
+            checkpoint()
+            self.ws["done"][:] = 0
+            _mlp_wave(*self._args(wave, phases))
+            check_done(self.ws["done"], "mlp_propagation")
+            if eta_label and i == 0 and len(self.waves) > 1:
+                warn_if_long(eta_label, time.perf_counter() - start, 1 / len(self.waves))

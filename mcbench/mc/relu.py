@@ -7,18 +7,21 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from mcbench._core.blas import blas_functions, gram_lower
 from mcbench._core.checks import check_positive_int
-from mcbench._core.jit import compile_for
-from mcbench._core.rng import chunk_plan, gaussian_chunk, stream_key
+from mcbench._core.jit import compile_for, jit
+from mcbench._core.memory import allocate, check_done
+from mcbench._core.rng import chunk_plan, draw_normals, shape_gaussian, stream_key
 from mcbench._core.threads import numba_threads, single_threaded_blas
+from mcbench._signals import checkpoint
+from mcbench.config import MAX_SAMPLES, WAVE_BYTES, WAVE_ELEMENTS
+from mcbench.mc._long_runs import warn_if_long
 from mcbench.mc.sampling import prepare_gaussian
-from mcbench.config import WAVE_BYTES
 
 
-@njit(cache=True)
+@jit
 def _relu_center_chunk(x, col_mean, n_pos):
     """In place: x <- max(x, 0) - column mean. Fills col_mean (float64) and n_pos.
 
@@ -45,91 +48,170 @@ def _relu_center_chunk(x, col_mean, n_pos):
 
 
 
-def wave_size(n_chunks: int, d: int, itemsize: int, slots: int) -> int:
-    """Chunks per wave: all of them if their statistics fit in ``WAVE_BYTES``, else a multiple of ``slots``."""
-    fit = WAVE_BYTES // (d * d * itemsize + 24 * d)  # the cross-products, and three float64/int64 d-vectors
+# The kernel's phases (bit flags). The kernel runs them all; ``mcbench profile`` runs one at a time
+# through the same function, so what it times is the kernel's own code.
+PHASE_RNG = 1  # the chunk stream's standard normals
+PHASE_TRMM = 2  # x <- z @ L^T + mean
+PHASE_RELU = 4  # ReLU, and centring on the chunk mean
+PHASE_SYRK = 8  # the chunk's centred cross-products
+PHASE_MERGE = 16  # the wave's chunk statistics merged into the totals, in chunk order
+ALL_PHASES = 31
+#: Phase names, in pipeline order, as reports show them.
+PHASES = {"RNG": PHASE_RNG, "TRMM": PHASE_TRMM, "ReLU+centre": PHASE_RELU, "SYRK": PHASE_SYRK,
+          "merge": PHASE_MERGE}
+
+
+def wave_size(n_chunks: int, chunk: int, d: int, itemsize: int, slots: int) -> int:
+    """Chunks per wave: at most ``WAVE_BYTES`` of chunk statistics and ``WAVE_ELEMENTS`` samples x d.
+
+    Whole if that allows, else a multiple of ``slots``. The first bound keeps
+    memory independent of n_samples; the second keeps a wave short (about a
+    second), so that a stop request is honoured between waves. Every wave
+    costs two parallel regions, and on a shared machine each region can cost
+    a scheduler time slice, so waves are otherwise as long as allowed. The
+    wave changes neither the draws nor the merge order, hence no bit of the result.
+    """
+    fit = min(WAVE_BYTES // (d * d * itemsize + 24 * d),  # the cross-products, three float64/int64 d-vectors
+              max(1, WAVE_ELEMENTS // (chunk * d)))
     return int(min(n_chunks, max(slots, fit - fit % slots)))
 
 
-@njit(parallel=True, cache=True)
-def _relu_moment_kernel(key, syrk, trmm, lower_t, mean, n, chunk, slots, wave):
-    """Stream ``n`` samples in fixed chunks; returns the merged moments.
+@jit
+def _chunk_statistics(phases, key, c, trmm, syrk, lower_t, mean, x, state, col_mean, n_pos, m2):
+    """Chunk ``c``'s pipeline on its rows ``x``: draw, shape, ReLU and centre, cross-products (``phases`` of them)."""
+    if phases & PHASE_RNG:
+        draw_normals(key, c, state, x)
+    if phases & PHASE_TRMM:
+        shape_gaussian(trmm, x, lower_t, mean)
+    if phases & PHASE_RELU:
+        _relu_center_chunk(x, col_mean, n_pos)
+    if phases & PHASE_SYRK:
+        gram_lower(syrk, x, m2)
 
-    Chunks run in waves of ``wave``, each wave's chunks dealt round-robin to
-    ``slots`` parallel workers; their statistics are then merged strictly in
-    chunk order, so the result depends neither on ``slots`` (the thread
-    count) nor on ``wave``. Per chunk: draw (TRMM), ReLU, centre on the chunk
-    mean, then one SYRK for the centred cross-products.
 
-    Returns (mean, m2, rep_s, rep_used, n_pos): m2 is the pooled sum of
-    centred cross-products (pairwise merge of Chan, Golub & LeVeque), rep_s
-    the weighted Welford sum of squares of the per-chunk unbiased covariance
-    estimates about their mean (for the chunk-replicate standard error) over
-    rep_used chunks, and n_pos the count of positive samples per coordinate.
-    Only lower triangles are computed; the caller mirrors them.
+@jit(parallel=True)
+def _relu_wave(first, phases, key, syrk, trmm, lower_t, mean, n, chunk,
+               x, states, chunk_m2, chunk_mean, chunk_pos, mean_before, cross, rows_of, w_frac, done,
+               counts, rep_w, tot_mean, tot_m2, n_pos, rep_mean, rep_s):
+    """One wave: chunks ``first .. first + wave - 1`` of an ``n``-sample job, then their ordered merge.
+
+    The wave's chunks are dealt round-robin to the ``x.shape[0]`` slots
+    (``x`` (slots, chunk, d) and ``states`` (slots, 4) are each slot's
+    scratch; ``done[t]`` marks slot t finished). Their statistics are then
+    merged into the running totals strictly in chunk order, so the result
+    depends neither on the slot (thread) count nor on the wave. ``counts``
+    holds (samples so far, chunk replicates used), ``rep_w`` (1,) the
+    replicates' summed weight.
+
+    Totals: ``tot_mean`` and ``tot_m2``, the pooled mean and sum of centred
+    cross-products (pairwise merge of Chan, Golub & LeVeque); ``rep_mean``,
+    ``rep_s``: weighted Welford mean and sum of squares of the per-chunk
+    unbiased covariance estimates (for the chunk-replicate standard error);
+    ``n_pos``: positive samples per coordinate. Only lower triangles are
+    computed; the caller mirrors them. Nothing is allocated here: the
+    workspace comes from the caller (see :mod:`mcbench._core.memory`).
     """
     d = mean.shape[0]
     n_chunks = (n + chunk - 1) // chunk
-    dt = lower_t.dtype
-    x = np.empty((slots, chunk, d), dt)
-    chunk_m2 = np.zeros((wave, d, d), dt)
-    chunk_mean = np.empty((wave, d))
-    chunk_pos = np.empty((wave, d), np.int64)
+    slots = x.shape[0]
+    width = min(chunk_m2.shape[0], n_chunks - first)
+    for t in prange(slots):
+        for s in range(t, width, slots):
+            c = first + s
+            _chunk_statistics(phases, key, c, trmm, syrk, lower_t, mean, x[t, : min(chunk, n - c * chunk)],
+                              states[t], chunk_mean[s], chunk_pos[s], chunk_m2[s])
+        done[t] = 1
+    if not phases & PHASE_MERGE:
+        return
+
     # The merge of chunk s needs the pooled mean before it and three weights: computed serially
     # (O(wave d)), so that the O(wave d^2) merge can run in parallel over the rows of the triangle.
-    mean_before = np.empty((wave, d))
-    cross = np.empty(wave)
-    rows_of = np.empty(wave, np.int64)
-    w_frac = np.zeros(wave)
+    tot_n = counts[0]
+    for s in range(width):
+        rows = min(chunk, n - (first + s) * chunk)
+        rows_of[s] = rows
+        new_n = tot_n + rows
+        frac = rows / new_n
+        cross[s] = tot_n * frac  # n_a * n_b / (n_a + n_b)
+        if rows >= 2:
+            counts[1] += 1
+            rep_w[0] += rows
+            w_frac[s] = rows / rep_w[0]
+        for i in range(d):
+            mean_before[s, i] = tot_mean[i]
+            tot_mean[i] += frac * (chunk_mean[s, i] - tot_mean[i])
+            n_pos[i] += chunk_pos[s, i]
+        tot_n = new_n
+    counts[0] = tot_n
 
-    tot_n = 0
-    tot_mean = np.zeros(d)
-    tot_m2 = np.zeros((d, d))
-    n_pos = np.zeros(d, np.int64)
-    rep_w = 0.0
-    rep_used = 0
-    rep_mean = np.zeros((d, d))
-    rep_s = np.zeros((d, d))
-
-    for first in range(0, n_chunks, wave):
-        width = min(wave, n_chunks - first)
-        for t in prange(slots):
-            for s in range(t, width, slots):
-                c = first + s
-                xs = x[t, : min(chunk, n - c * chunk)]
-                gaussian_chunk(key, c, trmm, lower_t, mean, xs)
-                _relu_center_chunk(xs, chunk_mean[s], chunk_pos[s])
-                gram_lower(syrk, xs, chunk_m2[s])
-
+    for i in prange(d):
         for s in range(width):
-            rows = min(chunk, n - (first + s) * chunk)
-            rows_of[s] = rows
-            new_n = tot_n + rows
-            frac = rows / new_n
-            cross[s] = tot_n * frac  # n_a * n_b / (n_a + n_b)
-            if rows >= 2:
-                rep_used += 1
-                rep_w += rows
-                w_frac[s] = rows / rep_w
-            for i in range(d):
-                mean_before[s, i] = tot_mean[i]
-                tot_mean[i] += frac * (chunk_mean[s, i] - tot_mean[i])
-                n_pos[i] += chunk_pos[s, i]
-            tot_n = new_n
+            rows = rows_of[s]
+            delta_i = chunk_mean[s, i] - mean_before[s, i]
+            for j in range(i + 1):
+                m2 = np.float64(chunk_m2[s, i, j])
+                tot_m2[i, j] += m2 + cross[s] * delta_i * (chunk_mean[s, j] - mean_before[s, j])
+                if rows >= 2:
+                    est = m2 / (rows - 1)
+                    dev = est - rep_mean[i, j]
+                    rep_mean[i, j] += w_frac[s] * dev
+                    rep_s[i, j] += rows * dev * (est - rep_mean[i, j])
 
-        for i in prange(d):
-            for s in range(width):
-                rows = rows_of[s]
-                delta_i = chunk_mean[s, i] - mean_before[s, i]
-                for j in range(i + 1):
-                    m2 = np.float64(chunk_m2[s, i, j])
-                    tot_m2[i, j] += m2 + cross[s] * delta_i * (chunk_mean[s, j] - mean_before[s, j])
-                    if rows >= 2:
-                        est = m2 / (rows - 1)
-                        dev = est - rep_mean[i, j]
-                        rep_mean[i, j] += w_frac[s] * dev
-                        rep_s[i, j] += rows * dev * (est - rep_mean[i, j])
-    return tot_mean, tot_m2, rep_s, rep_used, n_pos
+
+class ReluMomentsRun:
+    """One ``relu_moments`` problem, its workspace allocated: run it whole, or one phase at a time.
+
+    :func:`relu_moments` runs it with every phase; ``mcbench profile`` times
+    each phase alone through :meth:`run` on the same workspace, so it times
+    the kernel's own code. Memory: ``threads x chunk x d`` samples and at most
+    ``WAVE_BYTES`` of chunk statistics, whatever ``n_samples`` is.
+    """
+
+    def __init__(self, key, lower_t, mean, n, chunk_size, threads):
+        self.key, self.lower_t, self.mean, self.n = key, lower_t, mean, n
+        d = mean.shape[0]
+        self.n_chunks, self.chunk = chunk_plan(n, d, chunk_size)
+        self.slots = min(threads, self.n_chunks)
+        self.wave = wave_size(self.n_chunks, self.chunk, d, lower_t.dtype.itemsize, self.slots)
+        self.syrk, self.trmm = blas_functions(lower_t.dtype)
+        w, dt = self.wave, lower_t.dtype
+        self.ws = allocate({
+            "x": ((self.slots, self.chunk, d), dt), "states": ((self.slots, 4), np.uint64),
+            "chunk_m2": ((w, d, d), dt), "chunk_mean": ((w, d), np.float64), "chunk_pos": ((w, d), np.int64),
+            "mean_before": ((w, d), np.float64), "cross": ((w,), np.float64), "rows_of": ((w,), np.int64),
+            "w_frac": ((w,), np.float64), "done": ((self.slots,), np.uint8),
+            "counts": ((2,), np.int64), "rep_w": ((1,), np.float64), "tot_mean": ((d,), np.float64),
+            "tot_m2": ((d, d), np.float64), "n_pos": ((d,), np.int64), "rep_mean": ((d, d), np.float64),
+            "rep_s": ((d, d), np.float64),
+        }, "relu_moments", "use fewer threads or a smaller chunk_size")
+
+    def _args(self, first, phases):
+        ws = self.ws
+        return (first, phases, self.key, self.syrk, self.trmm, self.lower_t, self.mean, self.n, self.chunk,
+                ws["x"], ws["states"], ws["chunk_m2"], ws["chunk_mean"], ws["chunk_pos"], ws["mean_before"],
+                ws["cross"], ws["rows_of"], ws["w_frac"], ws["done"], ws["counts"], ws["rep_w"], ws["tot_mean"],
+                ws["tot_m2"], ws["n_pos"], ws["rep_mean"], ws["rep_s"])
+
+    def compile(self) -> float:
+        """Compile (or load from the cache) the wave kernel; seconds spent, 0 if already in memory."""
+        return compile_for(_relu_wave, *self._args(0, ALL_PHASES))
+
+    def run(self, phases: int = ALL_PHASES, eta_label: str | None = None) -> None:
+        """All waves with ``phases`` (bit flags), totals reset first; a stop request is honoured between waves.
+
+        With ``eta_label``, a run projected to last longer than
+        ``LONG_RUN_SECONDS`` says so (a RuntimeWarning) after its first wave.
+        """
+        for name in ("counts", "rep_w", "tot_mean", "tot_m2", "n_pos", "rep_mean", "rep_s"):
+            self.ws[name][...] = 0
+        start = time.perf_counter()
+        for first in range(0, self.n_chunks, self.wave):
+            checkpoint()
+            self.ws["done"][:] = 0
+            _relu_wave(*self._args(first, phases))
+            check_done(self.ws["done"], "relu_moments")
+            if eta_label and first == 0 and self.n_chunks > self.wave:
+                warn_if_long(eta_label, time.perf_counter() - start, self.wave / self.n_chunks)
 
 
 def _mirror_lower(a):
@@ -223,6 +305,9 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
     ReluMomentsResult
     """
     n = check_positive_int(n_samples, "n_samples", minimum=2, why="a covariance needs two samples")
+    if n > MAX_SAMPLES:
+        raise ValueError(f"n_samples must be at most {MAX_SAMPLES:.3g} (2**53, where sample counts stop being "
+                         f"exact in float64), got {n:.3g}")
     key = stream_key(seed)
     # BLAS is pinned before the factorisation too: a multi-threaded eigh/Cholesky
     # leaves OpenBLAS workers spinning for a while, which halved the kernel's
@@ -230,14 +315,15 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
     with numba_threads(threads) as n_threads, single_threaded_blas():
         mean_t, lower_t = prepare_gaussian(mean, cov, dtype)
         d = mean_t.shape[0]
-        n_chunks, chunk = chunk_plan(n, d, chunk_size)
-        slots = min(n_threads, n_chunks)
-        wave = wave_size(n_chunks, d, lower_t.dtype.itemsize, slots)
-        args = (key, *blas_functions(lower_t.dtype), lower_t, mean_t, n, chunk, slots, wave)
-        compile_s = compile_for(_relu_moment_kernel, *args)
+        run = ReluMomentsRun(key, lower_t, mean_t, n, chunk_size, n_threads)
+        chunk, n_chunks = run.chunk, run.n_chunks
+        compile_s = run.compile()
         start = time.perf_counter()
-        tot_mean, tot_m2, rep_s, rep_used, n_pos = _relu_moment_kernel(*args)
+        run.run(eta_label=f"relu_moments(n_samples={n}, d={d})")
         seconds = time.perf_counter() - start
+    ws = run.ws
+    tot_mean, tot_m2, rep_s, n_pos = ws["tot_mean"], ws["tot_m2"], ws["rep_s"], ws["n_pos"]
+    rep_used = int(ws["counts"][1])
     cov_est = _mirror_lower(tot_m2) / (n - 1)
     if rep_used >= 2:
         cov_se = np.sqrt(np.maximum(_mirror_lower(rep_s), 0.0) / (rep_used - 1) / n)

@@ -30,9 +30,10 @@ limits and kernels are timed the same way.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from mcbench._core.rng import chunk_state, fill_normals, stream_key
+from mcbench._core.jit import jit
+from mcbench._core.rng import draw_normals, stream_key
 from mcbench._core.threads import numba_threads, single_threaded_blas
 from mcbench.config import GEMM_FLOPS_PER_CALL, LIMIT_REPEAT, RNG_TASK_SIZE, RNG_TASKS_PER_THREAD
 from mcbench.perf.timing import best_seconds
@@ -41,15 +42,14 @@ from mcbench.perf.timing import best_seconds
 
 
 
-@njit(parallel=True, cache=True)
-def _rng_tasks(key, buf):
+@jit(parallel=True)
+def _rng_tasks(key, buf, states):
+    # the kernels' own RNG phase (draw_normals), one task per row; states (tasks, 4) is the scratch
     for c in prange(buf.shape[0]):
-        state = np.empty(4, np.uint64)
-        chunk_state(key, c, state)
-        fill_normals(state, buf[c])
+        draw_normals(key, c, states[c], buf[c])
 
 
-@njit(parallel=True, cache=True)
+@jit(parallel=True)
 def _gemm_per_thread(a, b, out, reps):
     for t in prange(a.shape[0]):
         for _ in range(reps):
@@ -70,8 +70,9 @@ def rng_normals_per_second(dtype="float64", threads: int | None = None, repeat: 
     """
     with numba_threads(threads) as n:
         buf = np.empty((n * RNG_TASKS_PER_THREAD, RNG_TASK_SIZE), np.dtype(dtype))
+        states = np.empty((buf.shape[0], 4), np.uint64)
         key = stream_key(0)
-        seconds = best_seconds(lambda: _rng_tasks(key, buf), repeat)
+        seconds = best_seconds(lambda: _rng_tasks(key, buf, states), repeat)
     return buf.size / seconds
 
 

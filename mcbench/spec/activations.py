@@ -1,26 +1,20 @@
-"""Specification of a deep random MLP: widths, activation, weight init, bias, input.
+"""Activations: Numba scalar phi and phi', their registry, and the form the kernels take.
 
-The data flow of mcbench starts here: an :class:`MLPSpec` is what both the
-theory (:func:`mcbench.theory.mlp_propagation`) and the Monte Carlo
-(:func:`mcbench.mc.mlp_propagation`) consume.
-
-Conventions
------------
-Layer ``l = 1..L`` maps ``h^{l-1}`` (width ``n_{l-1}``) to the pre-activation
-``z^l = W^l h^{l-1} + b^l`` (width ``n_l``), and ``h^l = phi(z^l)``; the input
-is ``h^0 = x ~ N(0, input_var I)``. ``W^l`` has shape ``(n_l, n_{l-1})``, so
-``fan_in = n_{l-1}`` and ``fan_out = n_l``.
+Every activation is a pair of jit-compiled scalar functions ``f(x, a, b)``;
+the Monte Carlo kernels receive them as C function pointers (one compiled
+kernel serves every activation), the theory as Python callables.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from numba import cfunc, njit, types
+from numba import cfunc, types
+
+from mcbench._core.jit import jit
 
 # ------------------------------------------------------------ activations ---
 
@@ -30,38 +24,38 @@ _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
 
-@njit(cache=True)
+@jit
 def _linear(x, a, b):
     return a * x + b
 
 
-@njit(cache=True)
+@jit
 def _d_linear(x, a, b):
     return a
 
 
-@njit(cache=True)
+@jit
 def _relu(x, a, b):
     return x if x > 0 else 0.0 * x
 
 
-@njit(cache=True)
+@jit
 def _d_relu(x, a, b):
     return 1.0 if x > 0 else 0.0
 
 
-@njit(cache=True)
+@jit
 def _tanh(x, a, b):
     return math.tanh(x)
 
 
-@njit(cache=True)
+@jit
 def _d_tanh(x, a, b):
     t = math.tanh(x)
     return 1.0 - t * t
 
 
-@njit(cache=True)
+@jit
 def _sigmoid(x, a, b):
     # Split by sign so exp never overflows.
     if x >= 0:
@@ -70,79 +64,79 @@ def _sigmoid(x, a, b):
     return e / (1.0 + e)
 
 
-@njit(cache=True)
+@jit
 def _d_sigmoid(x, a, b):
     s = _sigmoid(x, a, b)
     return s * (1.0 - s)
 
 
-@njit(cache=True)
+@jit
 def _scaled_sigmoid(x, a, b):
     return 4.0 * _sigmoid(x, a, b) - 2.0
 
 
-@njit(cache=True)
+@jit
 def _d_scaled_sigmoid(x, a, b):
     return 4.0 * _d_sigmoid(x, a, b)
 
 
-@njit(cache=True)
+@jit
 def _erf(x, a, b):
     return math.erf(x)
 
 
-@njit(cache=True)
+@jit
 def _d_erf(x, a, b):
     return 2.0 / math.sqrt(math.pi) * math.exp(-x * x)
 
 
-@njit(cache=True)
+@jit
 def _gelu(x, a, b):
     return 0.5 * x * (1.0 + math.erf(x / _SQRT2))
 
 
-@njit(cache=True)
+@jit
 def _d_gelu(x, a, b):
     return 0.5 * (1.0 + math.erf(x / _SQRT2)) + x * math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
 
 
-@njit(cache=True)
+@jit
 def _silu(x, a, b):
     return x * _sigmoid(x, a, b)
 
 
-@njit(cache=True)
+@jit
 def _d_silu(x, a, b):
     s = _sigmoid(x, a, b)
     return s * (1.0 + x * (1.0 - s))
 
 
-@njit(cache=True)
+@jit
 def _elu(x, a, b):
     return x if x > 0 else a * math.expm1(x)
 
 
-@njit(cache=True)
+@jit
 def _d_elu(x, a, b):
     return 1.0 if x > 0 else a * math.exp(x)
 
 
-@njit(cache=True)
+@jit
 def _selu(x, a, b):
     return _SELU_SCALE * (x if x > 0 else _SELU_ALPHA * math.expm1(x))
 
 
-@njit(cache=True)
+@jit
 def _d_selu(x, a, b):
     return _SELU_SCALE * (1.0 if x > 0 else _SELU_ALPHA * math.exp(x))
 
 
-@njit(cache=True)
+@jit
 def _softplus(x, a, b):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@njit(cache=True)
+@jit
 def _d_softplus(x, a, b):
     return _sigmoid(x, a, b)
 
@@ -190,7 +184,7 @@ class Activation:
                           self.b if b is None else float(b), self.kind, self.odd)
 
 
-@njit(cache=True)
+@jit
 def _apply_flat(fn, x, out, a, b):
     # fn is a C function pointer (typed by signature only), so this one cached
     # specialisation serves every activation; an njit dispatcher argument
@@ -281,152 +275,3 @@ def activation_names() -> list[str]:
 def linear(alpha=1.0, beta=0.0) -> Activation:
     """The activation alpha*x + beta (seed 001's check of a linear activation)."""
     return _ACTIVATIONS["linear"].with_params(alpha, beta)
-
-
-# ------------------------------------------------------------------ inits ---
-
-#: scheme -> (distribution, variance rule)
-INIT_SCHEMES = {
-    "lecun_normal": ("normal", "fan_in"),
-    "lecun_uniform": ("uniform", "fan_in"),
-    "xavier_normal": ("normal", "fan_avg"),
-    "xavier_uniform": ("uniform", "fan_avg"),
-    "glorot_normal": ("normal", "fan_avg"),
-    "glorot_uniform": ("uniform", "fan_avg"),
-    "he_normal": ("normal", "he"),
-    "he_uniform": ("uniform", "he"),
-}
-
-
-def init_variance(scheme: str, fan_in: int, fan_out: int) -> float:
-    """Var(W_ij) of an init scheme.
-
-    ``lecun_*``: 1/fan_in; ``xavier_*``/``glorot_*``: 2/(fan_in + fan_out)
-    (Glorot & Bengio's compromise between the forward condition
-    fan_in Var(W) = 1 and the backward one fan_out Var(W) = 1); ``he_*``:
-    2/fan_in. The uniform variants draw U(-a, a) with a = sqrt(3 Var), whose
-    variance a^2/3 equals the normal variant's exactly (for Xavier,
-    a = sqrt(6/(fan_in + fan_out))).
-    """
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"unknown init {scheme!r}; known: {', '.join(INIT_SCHEMES)}")
-    for label, v in (("fan_in", fan_in), ("fan_out", fan_out)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"{label} must be a positive integer, got {v!r}")
-    rule = INIT_SCHEMES[scheme][1]
-    if rule == "fan_in":
-        return 1.0 / fan_in
-    if rule == "he":
-        return 2.0 / fan_in
-    return 2.0 / (fan_in + fan_out)
-
-
-def uniform_bound(variance: float) -> float:
-    """Half-width a of U(-a, a) with variance a^2/3 = ``variance``."""
-    return math.sqrt(3.0 * variance)
-
-
-# ------------------------------------------------------------------- spec ---
-
-
-@dataclass(frozen=True)
-class MLPSpec:
-    """A random MLP at initialisation.
-
-    Parameters
-    ----------
-    widths : sequence of int, length L + 1 >= 2
-        ``[n0, n1, ..., nL]``: input width, then each layer's width.
-    activation : str or Activation
-        Name from :func:`activation_names` (``linear``, ``relu``, ``tanh``,
-        ``sigmoid``, ``scaled_sigmoid`` (4 sigmoid - 2), ``erf``, ``gelu``,
-        ``silu``, ``elu``, ``selu``, ``softplus``), or a registered/custom
-        :class:`Activation` (e.g. ``mcbench.spec.linear(alpha, beta)``).
-    init : str
-        Weight init scheme (:data:`INIT_SCHEMES`); ignored when ``weight_var``
-        is given.
-    weight_var : float, sequence of float, or None
-        Explicit Var(W_ij): one value for all layers, or one per layer
-        (Gaussian weights).
-    bias : "zero", ("normal", var) or ("constant", value)
-        Bias at initialisation, the same law for every layer.
-    input_var : float
-        Input x ~ N(0, input_var I).
-    """
-
-    widths: tuple
-    activation: Activation | str = "relu"
-    init: str = "he_normal"
-    weight_var: float | tuple | None = None
-    bias: str | tuple = "zero"
-    input_var: float = 1.0
-
-    def __post_init__(self):
-        widths = tuple(self.widths) if np.ndim(self.widths) else None
-        if widths is None or len(widths) < 2:
-            raise ValueError(f"widths must list at least 2 layer widths [n0, ..., nL], got {self.widths!r}")
-        for i, w in enumerate(widths):
-            if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
-                raise ValueError(f"widths[{i}] must be an integer >= 1, got {w!r}")
-        object.__setattr__(self, "widths", tuple(int(w) for w in widths))
-        object.__setattr__(self, "activation", get_activation(self.activation))
-        if self.weight_var is None:
-            if self.init not in INIT_SCHEMES:
-                raise ValueError(f"unknown init {self.init!r}; known: {', '.join(INIT_SCHEMES)}")
-        else:
-            wv = np.broadcast_to(np.asarray(self.weight_var, dtype=float), (self.depth,)) \
-                if np.ndim(self.weight_var) == 0 else np.asarray(self.weight_var, dtype=float)
-            if wv.shape != (self.depth,):
-                raise ValueError(f"weight_var must be a scalar or have one entry per layer ({self.depth}), "
-                                 f"got shape {wv.shape}")
-            if not np.all(np.isfinite(wv)) or np.any(wv < 0):
-                raise ValueError(f"weight_var must be finite and non-negative, got {self.weight_var!r}")
-            object.__setattr__(self, "weight_var", tuple(float(v) for v in wv))
-        object.__setattr__(self, "bias", _check_bias(self.bias))
-        if not np.isfinite(self.input_var) or self.input_var < 0:
-            raise ValueError(f"input_var must be finite and non-negative, got {self.input_var!r}")
-
-    @property
-    def depth(self) -> int:
-        """Number of weight layers L."""
-        return len(self.widths) - 1
-
-    def layer_weight_vars(self) -> np.ndarray:
-        """Var(W^l) for l = 1..L, shape (L,)."""
-        if self.weight_var is not None:
-            return np.asarray(self.weight_var, dtype=float)
-        return np.array([init_variance(self.init, self.widths[l - 1], self.widths[l])
-                         for l in range(1, self.depth + 1)])
-
-    def weight_distribution(self) -> str:
-        """``"normal"`` or ``"uniform"``."""
-        return "normal" if self.weight_var is not None else INIT_SCHEMES[self.init][0]
-
-    def bias_moments(self) -> tuple[float, float]:
-        """(mean, variance) of each bias entry."""
-        kind = self.bias[0]
-        if kind == "zero":
-            return 0.0, 0.0
-        if kind == "normal":
-            return 0.0, float(self.bias[1])
-        return float(self.bias[1]), 0.0
-
-    def label(self) -> str:
-        init = "weight_var" if self.weight_var is not None else self.init
-        act = self.activation.name
-        if act == "linear":
-            act = f"linear({self.activation.a:g},{self.activation.b:g})"
-        return f"{act}/{init}/{'x'.join(map(str, self.widths[:2]))}..x{self.depth}"
-
-
-def _check_bias(bias):
-    if bias == "zero" or bias is None:
-        return ("zero", 0.0)
-    if isinstance(bias, tuple) and len(bias) == 2 and bias[0] in ("normal", "constant"):
-        value = float(bias[1])
-        if not np.isfinite(value):
-            raise ValueError(f"bias parameter must be finite, got {bias[1]!r}")
-        if bias[0] == "normal" and value < 0:
-            raise ValueError(f"bias variance must be non-negative, got {value}")
-        return (bias[0], value)
-    raise ValueError(f"bias must be 'zero', ('normal', var) or ('constant', value), got {bias!r}")

@@ -121,6 +121,7 @@ class MLPSpec:
                 raise ValueError(f"weight_var must be finite and non-negative, got {self.weight_var!r}")
             object.__setattr__(self, "weight_var", tuple(float(v) for v in wv))
         object.__setattr__(self, "bias", _check_bias(self.bias))
+        object.__setattr__(self, "input_var", _real_number(self.input_var, "input_var"))
         if not np.isfinite(self.input_var) or self.input_var < 0:
             raise ValueError(f"input_var must be finite and non-negative, got {self.input_var!r}")
 
@@ -157,11 +158,19 @@ class MLPSpec:
         return f"{act}/{init}/{'x'.join(map(str, self.widths[:2]))}..x{self.depth}"
 
 
+def _real_number(value, name: str) -> float:
+    """``value`` as a float, or a ValueError naming ``name`` (strings, complex numbers, None are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
 def _check_bias(bias):
     if bias == "zero" or bias is None:
         return ("zero", 0.0)
     if isinstance(bias, tuple) and len(bias) == 2 and bias[0] in ("normal", "constant"):
-        value = float(bias[1])
+        what = "bias variance" if bias[0] == "normal" else "bias value"
+        value = _real_number(bias[1], f"{what} (bias[1] of {bias!r})")
         if not np.isfinite(value):
             raise ValueError(f"bias parameter must be finite, got {bias[1]!r}")
         if bias[0] == "normal" and value < 0:

@@ -36,7 +36,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from mcbench._core.jit import jit
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -64,7 +65,7 @@ GL12_X, GL12_W = _gauss_legendre(12)
 GL20_X, GL20_W = _gauss_legendre(20)
 
 
-@njit(cache=True)
+@jit
 def norm_pdf_scalar(x: float) -> float:
     """Standard normal density phi(x), to ~1 ulp also in the tails.
 
@@ -82,7 +83,7 @@ def norm_pdf_scalar(x: float) -> float:
     return _INV_SQRT_2PI * math.exp(-0.5 * sq) * (1.0 - 0.5 * sq_err)
 
 
-@njit(cache=True)
+@jit
 def mills_cf(t: float) -> tuple:
     """First three tails C0, C1, C2 of Laplace's continued fraction at t > 0.
 
@@ -114,7 +115,7 @@ def mills_cf(t: float) -> tuple:
 _CDF_CF_SWITCH = 5.0
 
 
-@njit(cache=True)
+@jit
 def norm_cdf_scalar(x: float) -> float:
     """Standard normal CDF Phi(x), relatively accurate in the lower tail."""
     if x < -_CDF_CF_SWITCH:
@@ -123,7 +124,7 @@ def norm_cdf_scalar(x: float) -> float:
     return 0.5 * math.erfc(-x * _INV_SQRT2)
 
 
-@njit(cache=True)
+@jit
 def _upper_arcsine(h: float, k: float, r: float) -> float:
     """L(h, k; r) = P(X > h, Y > k) for |r| < 0.925 (arcsine quadrature)."""
     ar = abs(r)
@@ -145,7 +146,7 @@ def _upper_arcsine(h: float, k: float, r: float) -> float:
     return norm_cdf_scalar(-h) * norm_cdf_scalar(-k) + acc * 0.5 * asr / _TWO_PI
 
 
-@njit(cache=True)
+@jit
 def _upper_asymptotic(h: float, k: float, r: float) -> float:
     """L(h, k; r) = P(X > h, Y > k) for 0.925 <= |r| < 1."""
     if r < 0.0:
@@ -196,7 +197,7 @@ def _upper_asymptotic(h: float, k: float, r: float) -> float:
     return out
 
 
-@njit(cache=True)
+@jit
 def bvn_cdf_scalar(h: float, k: float, r: float) -> float:
     """Phi2(h, k; r) = P(X < h, Y < k), X, Y standard normal with correlation r.
 
@@ -226,13 +227,13 @@ def bvn_cdf_scalar(h: float, k: float, r: float) -> float:
     return min(max(p, 0.0), 1.0)
 
 
-@njit(cache=True)
+@jit
 def _bvn_cdf_flat(h, k, r, out):
     for i in range(out.shape[0]):
         out[i] = bvn_cdf_scalar(h[i], k[i], r[i])
 
 
-@njit(cache=True)
+@jit
 def _norm_flat(x, out, pdf):
     for i in range(out.shape[0]):
         out[i] = norm_pdf_scalar(x[i]) if pdf else norm_cdf_scalar(x[i])

@@ -61,8 +61,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from mcbench._core.jit import jit
 from mcbench._core.checks import check_mean_cov
 from mcbench.theory.normal import (
     GL20_W,
@@ -93,7 +93,7 @@ _QUAD_MAX_PANELS = 4096
 # ---------------------------------------------------------------- univariate
 
 
-@njit(cache=True)
+@jit
 def psi1(a: float) -> float:
     """E[(U + a)^+] for standard normal U, relatively accurate for all a."""
     if a > -_CF_SWITCH:
@@ -102,7 +102,7 @@ def psi1(a: float) -> float:
     return norm_pdf_scalar(a) / (c0 * c1)
 
 
-@njit(cache=True)
+@jit
 def psi2(a: float) -> float:
     """E[((U + a)^+)^2] for standard normal U, relatively accurate for all a."""
     if a > -_CF_SWITCH:
@@ -111,14 +111,14 @@ def psi2(a: float) -> float:
     return 2.0 * norm_pdf_scalar(a) / (c0 * c1 * c2)
 
 
-@njit(cache=True)
+@jit
 def _var_std_nonpos(a: float) -> float:
     # For a <= 0, Psi1^2 <= Psi2 / pi, so the difference keeps full precision.
     p1 = psi1(a)
     return psi2(a) - p1 * p1
 
 
-@njit(cache=True)
+@jit
 def relu_var_std(a: float) -> float:
     """Var((U + a)^+) for standard normal U, without cancellation for any a."""
     if a > 0.0:
@@ -127,7 +127,7 @@ def relu_var_std(a: float) -> float:
     return _var_std_nonpos(a)
 
 
-@njit(cache=True)
+@jit
 def relu_mean_scalar(mu: float, sigma: float) -> float:
     """E[max(X, 0)] for X ~ N(mu, sigma^2), sigma >= 0."""
     if sigma == 0.0:
@@ -139,7 +139,7 @@ def relu_mean_scalar(mu: float, sigma: float) -> float:
     return sigma * psi1(a)
 
 
-@njit(cache=True)
+@jit
 def relu_second_moment_scalar(mu: float, sigma: float) -> float:
     """E[max(X, 0)^2] for X ~ N(mu, sigma^2), sigma >= 0."""
     if sigma == 0.0:
@@ -151,7 +151,7 @@ def relu_second_moment_scalar(mu: float, sigma: float) -> float:
     return sigma * sigma * psi2(a)
 
 
-@njit(cache=True)
+@jit
 def relu_var_scalar(mu: float, sigma: float) -> float:
     """Var(max(X, 0)) for X ~ N(mu, sigma^2), sigma >= 0."""
     if sigma == 0.0:
@@ -159,7 +159,7 @@ def relu_var_scalar(mu: float, sigma: float) -> float:
     return sigma * sigma * relu_var_std(mu / sigma)
 
 
-@njit(cache=True)
+@jit
 def _relu_1d_flat(mu, sigma, out, which):
     for i in range(out.shape[0]):
         if which == 0:
@@ -173,7 +173,7 @@ def _relu_1d_flat(mu, sigma, out, which):
 # ----------------------------------------------------------------- bivariate
 
 
-@njit(cache=True)
+@jit
 def _a_minus_rb(a: float, b: float, r: float) -> float:
     """a - r b without the cancellation of the naive form as r -> +-1.
 
@@ -187,7 +187,7 @@ def _a_minus_rb(a: float, b: float, r: float) -> float:
     return (a + b) - (1.0 + r) * b
 
 
-@njit(cache=True)
+@jit
 def _cross_closed(a: float, b: float, r: float) -> float:
     """F(a, b; r) = E[(U + a)^+ (V + b)^+] from the closed form (any a, b, r)."""
     if r == 1.0:
@@ -210,7 +210,7 @@ def _cross_closed(a: float, b: float, r: float) -> float:
     )
 
 
-@njit(cache=True)
+@jit
 def _cov_series(a: float, b: float, r: float) -> float:
     """Cov((U + a)^+, (V + b)^+) by the Mehler series; for small |r| (1+|a|)(1+|b|)."""
     lead = r * norm_cdf_scalar(a) * norm_cdf_scalar(b)
@@ -243,7 +243,7 @@ def _cov_series(a: float, b: float, r: float) -> float:
     return lead + corr * pp
 
 
-@njit(cache=True)
+@jit
 def _tail_integrand(x, p, b, r, s, scale, psi1_b, psi1_neg_b):
     """t exp(-p t - t^2/2) D(p + t) dt/dx at x, with t = scale x / (1 - x).
 
@@ -272,7 +272,7 @@ def _tail_integrand(x, p, b, r, s, scale, psi1_b, psi1_neg_b):
     return t * w * d * scale / (om * om)
 
 
-@njit(cache=True)
+@jit
 def _tail_panel(lo, hi, p, b, r, s, scale, psi1_b, psi1_neg_b):
     mid = 0.5 * (lo + hi)
     half = 0.5 * (hi - lo)
@@ -282,7 +282,7 @@ def _tail_panel(lo, hi, p, b, r, s, scale, psi1_b, psi1_neg_b):
     return acc * half
 
 
-@njit(cache=True)
+@jit
 def _cov_tail(a: float, b: float, r: float) -> float:
     """Cov((U + a)^+, (V + b)^+) for a <= 0, |b| <= |a|, |r| < 1, by quadrature.
 
@@ -339,7 +339,7 @@ def _cov_tail(a: float, b: float, r: float) -> float:
     return pref * total
 
 
-@njit(cache=True)
+@jit
 def relu_cov_std(a: float, b: float, r: float) -> float:
     """Cov((U + a)^+, (V + b)^+) for standard normals U, V with correlation r.
 
@@ -371,7 +371,7 @@ def relu_cov_std(a: float, b: float, r: float) -> float:
     return extra + _cov_tail(a, b, r)
 
 
-@njit(cache=True)
+@jit
 def _relu_moments_kernel(mean, cov, out_mean, out_cov):
     d = mean.shape[0]
     sd = np.empty(d)
