@@ -127,7 +127,7 @@ _X_MAX = 14.0
 _BASE_EDGES = np.arange(-_X_MAX, _X_MAX + 0.5, 1.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: Input-norm quadrature (:func:`_chi2_mean_rule`): log-density depth, panels, nodes per panel.
-_CHI2_DEPTH, _CHI2_PANELS = 45.0, 8
+_CHI2_DEPTH, _CHI2_PANELS = 45.0, 12
 _CHI2_X, _CHI2_W = np.polynomial.legendre.leggauss(10)
 #: |c| above this: the pair's score-function weights are ill-conditioned; c_nlo = NaN.
 _C_MAX = 1.0 - 1e-6
@@ -289,8 +289,9 @@ def _chi2_mean_rule(k: int):
     """Nodes u and weights (sum 1) for u = chi^2_k / k: composite Gauss-Legendre in s = log u.
 
     The density of s is proportional to exp((k/2)(s - e^s + 1)), smooth; the
-    window is where it exceeds e^-45 of its peak. Moments E[u], E[u^2] are
-    exact to ~1e-10 at k = 16, E[u^-2] to ~3e-11 (k >= 8: better than 1e-7).
+    window is where it exceeds e^-45 of its peak; 12 panels of 10 nodes.
+    E[u], E[u^2], E[u^-2] are within 2e-10 relative of the chi^2 values at
+    k = 8, 1e-12 at k = 12, 1e-13 for k >= 16.
     """
     def logd(x):
         return (k / 2.0) * (x - math.exp(x) + 1.0) + _CHI2_DEPTH
