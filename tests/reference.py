@@ -200,3 +200,72 @@ def extra_peak_mib(setup: str, call: str, n: int, warm_n: int = 16) -> float:
     done = subprocess.run([sys.executable, "-c", script, str(n), str(warm_n)], capture_output=True, text=True,
                           check=True, timeout=600)
     return float(done.stdout.split()[-1])
+
+
+def many_networks(spec, n_networks, rng, pair_c=None, chunk=2000):
+    """Plain-numpy Monte Carlo of ``n_networks`` independent networks, one input (or input pair) each.
+
+    Every network draws its own weights (normal or uniform, the spec's
+    variances), its own biases (one draw per unit, shared by the pair) and
+    one input x ~ N(0, input_var I) (with ``pair_c``, a second input with
+    per-coordinate correlation ``pair_c``); the forward pass is a batched
+    matmul over networks, ``chunk`` networks at a time.
+
+    Returns
+    -------
+    dict of name -> ndarray (L,), with ``name + "_se"`` standard errors
+        ``q``: E[(z^l_i - beta)^2] (input a, units of z^2); ``ms_var``:
+        Var over networks of (1/n_l) sum_i (z^l_i)^2 (input a, units of z^4);
+        ``r2``: E[(||h^l||^2 / ||x||^2)^2] (input a); with ``pair_c``, ``c``:
+        E[(z_a - beta)(z_b - beta)] / sqrt(E[(z_a - beta)^2] E[(z_b - beta)^2])
+        pooled over networks and units (delta-method SE).
+    """
+    beta, _ = spec.bias_moments()
+    widths, depth = spec.widths, spec.depth
+    std = np.sqrt(spec.layer_weight_vars())
+    uniform = spec.weight_distribution() == "uniform"
+    kind, bval = spec.bias
+    rows = 1 if pair_c is None else 2
+    per = {k: np.empty((n_networks, depth)) for k in ("aa", "ab", "bb", "m", "r")}
+    for start in range(0, n_networks, chunk):
+        k = min(chunk, n_networks - start)
+        x = rng.standard_normal((k, widths[0], rows))
+        if pair_c is not None:
+            x[:, :, 1] = pair_c * x[:, :, 0] + math.sqrt(1 - pair_c**2) * x[:, :, 1]
+        x *= math.sqrt(spec.input_var)
+        x2 = (x[:, :, 0] ** 2).sum(1)
+        h = x
+        for l in range(depth):
+            shape = (k, widths[l + 1], widths[l])
+            if uniform:
+                w = rng.uniform(-1.0, 1.0, shape) * (std[l] * math.sqrt(3.0))
+            else:
+                w = rng.standard_normal(shape) * std[l]
+            if kind == "normal":
+                b = rng.standard_normal((k, widths[l + 1], 1)) * math.sqrt(bval)
+            else:
+                b = np.full((k, widths[l + 1], 1), bval if kind == "constant" else 0.0)
+            z = np.matmul(w, h) + b
+            h = spec.activation(z)
+            za = z[:, :, 0] - beta
+            sl = slice(start, start + k)
+            per["aa"][sl, l] = (za**2).mean(1)
+            per["m"][sl, l] = (z[:, :, 0] ** 2).mean(1)
+            per["r"][sl, l] = (h[:, :, 0] ** 2).sum(1) / x2
+            if pair_c is not None:
+                zb = z[:, :, 1] - beta
+                per["ab"][sl, l] = (za * zb).mean(1)
+                per["bb"][sl, l] = (zb**2).mean(1)
+    N = n_networks
+    out = {"q": per["aa"].mean(0), "q_se": per["aa"].std(0, ddof=1) / math.sqrt(N)}
+    dm = per["m"] - per["m"].mean(0)
+    out["ms_var"] = (dm**2).sum(0) / (N - 1)
+    out["ms_var_se"] = np.sqrt(np.maximum((dm**4).mean(0) - ((dm**2).mean(0)) ** 2, 0.0) / N)
+    r2 = per["r"] ** 2
+    out["r2"], out["r2_se"] = r2.mean(0), r2.std(0, ddof=1) / math.sqrt(N)
+    if pair_c is not None:
+        A, B, C = per["ab"].mean(0), per["aa"].mean(0), per["bb"].mean(0)
+        c = A / np.sqrt(B * C)
+        lin = per["ab"] / np.sqrt(B * C) - 0.5 * c * (per["aa"] / B + per["bb"] / C)
+        out["c"], out["c_se"] = c, lin.std(0, ddof=1) / math.sqrt(N)
+    return out

@@ -25,6 +25,8 @@ Gaussian expectations of activations (:mod:`.gaussian`), z ~ N(mean, var):
 Mean-field MLP theory (:mod:`.mlp`):
 
 - :func:`mlp_propagation` (spec, pair_correlation) -> per-layer DataFrame
+- ``mlp_propagation(spec, c0, order="nlo")`` adds the 1/n columns of
+  :mod:`.nlo` (:func:`nlo_propagation`; per-layer maps :func:`nlo_layer_maps`)
 - :func:`mean_field_fixed_point`, :func:`exact_norm_ratio_moments`,
   :func:`glorot_product_variance`, :func:`he_condition_weight_var`,
   :func:`xavier_variances`
@@ -41,6 +43,8 @@ from mcbench.theory.mlp import (
     mlp_propagation,
     xavier_variances,
 )
+from mcbench.theory.nlo import layer_maps as nlo_layer_maps
+from mcbench.theory.nlo import nlo_propagation
 from mcbench.theory.relu import (
     relu_cov_zero_mean,
     relu_mean_1d,
@@ -62,6 +66,8 @@ __all__ = [
     "he_condition_weight_var",
     "mean_field_fixed_point",
     "mlp_propagation",
+    "nlo_layer_maps",
+    "nlo_propagation",
     "norm_cdf",
     "norm_pdf",
     "phi2_var_derivative",

@@ -94,6 +94,7 @@ from scipy import optimize
 
 from mcbench.spec import MLPSpec, init_variance
 from mcbench.theory.gaussian import expect, expect_pair, phi2_var_derivative
+from mcbench.theory.nlo import nlo_propagation
 
 #: Columns of :func:`mlp_propagation` (``c`` is appended with pair_correlation).
 COLUMNS = (
@@ -101,6 +102,8 @@ COLUMNS = (
     "qtilde", "wgrad_ms", "wgrad_factorized", "norm_ratio_mean", "norm_ratio_m2",
     "norm_ratio_mean_exact", "norm_ratio_m2_exact", "dphi2_exact", "qtilde_exact", "wgrad_ms_exact",
 )
+#: Accepted values of ``mlp_propagation(..., order=)``.
+ORDERS = ("mean_field", "nlo")
 #: Relative tolerance for "the same" sigma_w^2 across layers and for a map slope of 1.
 _SAME_RTOL = 1e-12
 #: Fixed-point search: doublings/halvings before giving up (q grows or decays).
@@ -199,7 +202,8 @@ def _check_pair_correlation(pair_correlation):
     return c0
 
 
-def mlp_propagation(spec: MLPSpec, pair_correlation=None, *, depth_scales: bool = True) -> pd.DataFrame:
+def mlp_propagation(spec: MLPSpec, pair_correlation=None, *, depth_scales: bool = True,
+                    order: str = "mean_field") -> pd.DataFrame:
     """Per-layer mean-field predictions for a random MLP (the theory side of ``mc.mlp_propagation``).
 
     Parameters
@@ -210,6 +214,11 @@ def mlp_propagation(spec: MLPSpec, pair_correlation=None, *, depth_scales: bool 
     depth_scales : bool
         Compute the fixed-point quantities in ``attrs`` (a few root finds; set
         False to skip them).
+    order : {"mean_field", "nlo"}
+        ``"nlo"`` appends the 1/n finite-width columns of
+        :func:`mcbench.theory.nlo.nlo_propagation` (``q_nlo``, ``kernel_var``,
+        ``ms_var_nlo``, ``norm_ratio_m2_nlo`` and, with a pair, ``c_nlo``);
+        the mean-field columns are the same either way.
 
     Returns
     -------
@@ -242,10 +251,13 @@ def mlp_propagation(spec: MLPSpec, pair_correlation=None, *, depth_scales: bool 
     TypeError
         ``spec`` is not an MLPSpec.
     ValueError
-        ``pair_correlation`` is not a number in [-1, 1].
+        ``pair_correlation`` is not a number in [-1, 1], or ``order`` is not
+        "mean_field" or "nlo".
     """
     if not isinstance(spec, MLPSpec):
         raise TypeError(f"spec must be an MLPSpec, got {type(spec).__name__}")
+    if not isinstance(order, str) or order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(map(repr, ORDERS))}; got {order!r}")
     c0 = _check_pair_correlation(pair_correlation)
     law = _Law.of(spec)
     L = spec.depth
@@ -313,6 +325,8 @@ def mlp_propagation(spec: MLPSpec, pair_correlation=None, *, depth_scales: bool 
     if c0 is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             cols["c"] = np.where(q > 0, qab / q, np.nan)
+    if order == "nlo":
+        cols.update(nlo_propagation(spec, c0).to_dict("list"))
     frame = pd.DataFrame(cols)
     frame.attrs.update(
         mean_field_fixed_point(spec, q_start=q[-1]) if depth_scales else _nan_depth_scales(spec)
