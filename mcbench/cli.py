@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from mcbench._io import atomic_directory
-from mcbench._signals import Terminated, stop_requests_raise
+from mcbench._signals import Terminated, checkpoint, stop_requests_raise
 from mcbench._version import __version__
 from mcbench.config import (
     DEFAULT_ALPHA,
@@ -248,6 +248,7 @@ def main(argv=None) -> int:
     # half-written output folder; as an exception it unwinds exactly as Ctrl-C does.
     try:
         with stop_requests_raise():
+            checkpoint()  # a stop request that arrived while the package imported
             return handler(args)
     except (ValueError, FileExistsError) as exc:
         print(f"mcbench {args.command}: error: {exc}", file=sys.stderr)
