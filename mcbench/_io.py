@@ -98,12 +98,12 @@ class TemporaryFolder:
 
 
 @contextlib.contextmanager
-def temporary_folder(parent: Path, label: str, what: str = "--out"):
+def temporary_folder(parent: Path, label: str, what: str):
     """Yield a :class:`TemporaryFolder` in ``parent`` (created if missing), removed unless published.
 
     Created first, before any work: an output that cannot be written (a
     read-only folder, a path that is or lies under a file) fails at once, as
-    a ValueError naming ``what``, instead of after the run. On an exception,
+    a ValueError naming ``what`` (the argument and its value), instead of after the run. On an exception,
     KeyboardInterrupt included, the folder is removed; on SIGKILL it stays,
     hidden, unlocked, and the next run deletes it (:func:`remove_stale_temporaries`).
     """
@@ -113,7 +113,7 @@ def temporary_folder(parent: Path, label: str, what: str = "--out"):
         remove_stale_temporaries(parent)
         folder = TemporaryFolder(parent, label)
     except OSError as exc:
-        raise ValueError(f"{what} {parent}: cannot create a folder there ({exc.strerror or exc}); "
+        raise ValueError(f"{what}: cannot create a folder in {parent} ({exc.strerror or exc}); "
                          "choose a writable folder") from None
     try:
         yield folder
@@ -127,7 +127,7 @@ def atomic_directory(final: Path):
     final = Path(final)
     if final.exists() or final.is_symlink():
         raise FileExistsError(f"output folder {final} already exists; choose another --out")
-    with temporary_folder(final.parent, final.name) as folder:
+    with temporary_folder(final.parent, final.name, f"--out {final}") as folder:
         yield folder.path
         folder.publish(final)
 

@@ -142,7 +142,7 @@ def test_the_same_second_gives_a_new_name(tmp_path, monkeypatch):
 
 def test_a_live_temporary_of_another_machine_is_not_swept(tmp_path):
     """Judged by pid, a live run's folder from another machine or container was deleted; now its lock decides."""
-    with _io.temporary_folder(tmp_path, "live") as live:
+    with _io.temporary_folder(tmp_path, "live", "--out") as live:
         (live.path / "report.csv").write_text("x")
         foreign = tmp_path / ".tmp-999999-live-on-another-host"  # an old-style name with a pid unknown here
         foreign.mkdir()

@@ -294,7 +294,7 @@ def nightly(out: Path, suite="nightly", seed=0, threads=None, compare_to=None, f
     out = Path(out)
     history_path = out / HISTORY_NAME
     check_arguments(out, factor)
-    with temporary_folder(out, "nightly") as folder:
+    with temporary_folder(out, "nightly", f"--out {out}") as folder:
         with locked(history_path):
             history = adopt_unrecorded_runs(out, read_history(history_path))
         if compare_to is not None and compare_to not in set(history["run"]):
