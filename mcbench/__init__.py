@@ -34,6 +34,11 @@ Examples
 True
 """
 
+# First, before the imports below (~2 s): a CLI process must keep a stop request that arrives during them.
+from mcbench import _signals
+
+_signals.install_if_cli()
+
 from mcbench import mc, theory
 from mcbench._version import __version__
 from mcbench.mc import sample_mvn

@@ -9,19 +9,18 @@ import sys
 from pathlib import Path
 
 from mcbench._io import atomic_directory
-from mcbench._signals import Terminated, stop_requests_raise
+from mcbench._signals import Terminated, checkpoint, stop_requests_raise
 from mcbench._version import __version__
 from mcbench.config import (
     DEFAULT_ALPHA,
     NIGHTLY_FACTOR,
-    NIGHTLY_PROBLEMS,
     PROFILE_NORMALS,
     PROFILE_PROBLEMS,
     SUITE_DURATIONS,
     SUITES,
 )
 from mcbench.env import utc_now
-from mcbench.perf.nightly import nightly
+from mcbench.perf.nightly import nightly, select_problems
 from mcbench.perf.profile import main as profile_main
 from mcbench.report import format_summary_line, write_report
 from mcbench.spec import activation_names
@@ -193,11 +192,10 @@ def cmd_validate(args) -> int:
     if not 0 < alpha < 1:
         raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
     out = args.out or _default_out(args.suite)
-    if out.exists():
-        raise ValueError(f"--out {out} already exists; choose a new folder")
-    result = run_validation(args.suite, seed=args.seed, threads=args.threads, quiet=args.quiet,
-                            alpha=alpha, only=args.only)
+    # The output folder is made (hidden) before the run: one that cannot be written fails now, not after it.
     with atomic_directory(out) as tmp:
+        result = run_validation(args.suite, seed=args.seed, threads=args.threads, quiet=args.quiet,
+                                alpha=alpha, only=args.only)
         write_report(result, tmp)
     summary = per_check_summary(result.table)
     print(summary.to_string(index=False) if len(summary) else
@@ -225,9 +223,7 @@ def per_check_summary(table):
 
 
 def cmd_nightly(args) -> int:
-    if args.factor <= 1:
-        raise ValueError(f"--factor must be > 1, got {args.factor}")
-    problems = [p for p in NIGHTLY_PROBLEMS if args.kernels is None or args.kernels in p[0]]
+    problems = select_problems(args.kernels)
     return nightly(args.out, suite=args.suite, seed=args.seed, threads=args.threads,
                    compare_to=args.compare_to, factor=args.factor, repeat=args.repeat, quiet=args.quiet,
                    problems=problems, only=args.only)
@@ -248,6 +244,7 @@ def main(argv=None) -> int:
     # half-written output folder; as an exception it unwinds exactly as Ctrl-C does.
     try:
         with stop_requests_raise():
+            checkpoint()  # a stop request that arrived while the package imported
             return handler(args)
     except (ValueError, FileExistsError) as exc:
         print(f"mcbench {args.command}: error: {exc}", file=sys.stderr)

@@ -83,7 +83,7 @@ def test_nightly_appends_history_and_flags_a_slower_kernel(tmp_path):
     lines = []
     common = dict(suite="quick", only="relu/d1-standard", repeat=3, quiet=True, problems=_TINY, echo=lines.append)
     assert nightly_mod.nightly(tmp_path, **common) == 0
-    history = pd.read_csv(tmp_path / "history.csv")
+    history = nightly_mod.read_history(tmp_path / "history.csv")
     assert set(history["kind"]) == {"check", "kernel"}
     assert (history.loc[history["kind"] == "kernel", "other_load_cores"] >= 0).all()
     runs = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
@@ -91,10 +91,11 @@ def test_nightly_appends_history_and_flags_a_slower_kernel(tmp_path):
     # Pretend the previous run took 1 microsecond with tight repeats: now we are clearly "slower".
     k = history["kind"] == "kernel"
     history.loc[k, ["median_s", "min_s", "max_s"]] = 1e-6
-    history.to_csv(tmp_path / "history.csv", index=False)
+    (tmp_path / "history.csv").unlink()
+    nightly_mod.append_history(tmp_path / "history.csv", history)  # with fresh checksums
     assert nightly_mod.nightly(tmp_path, **common) == 1
     assert any("SLOWER" in line for line in lines)
-    assert len(pd.read_csv(tmp_path / "history.csv")["run"].unique()) == 2
+    assert len(nightly_mod.read_history(tmp_path / "history.csv")["run"].unique()) == 2
 
 
 def test_noise_aware_rule_needs_non_overlapping_ranges():
@@ -198,7 +199,7 @@ def test_a_killed_nightly_leaves_no_partial_run_or_corrupt_history(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
 
     run_to_completion()
-    good_history = pd.read_csv(tmp_path / "history.csv")
+    good_history = nightly_mod.read_history(tmp_path / "history.csv")
     for delay in (0.5, 1.5, 3.0):
         proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
@@ -208,10 +209,11 @@ def test_a_killed_nightly_leaves_no_partial_run_or_corrupt_history(tmp_path):
         for run in visible:
             if run.is_dir():  # every visible run folder is complete
                 assert (run / "report.md").is_file() and (run / "kernels.csv").is_file(), run
-        history = pd.read_csv(tmp_path / "history.csv")  # parses: never half-written
+        history = nightly_mod.read_history(tmp_path / "history.csv")  # parses strictly: never half-written
         assert len(history) >= len(good_history)
-    # The next run sweeps the killed runs' hidden temporaries, including one planted under the
-    # dead pid (the kills above need not have left any, and the sweep must be seen to work).
-    (tmp_path / f".tmp-{proc.pid}-planted").mkdir(exist_ok=True)
+    # The next run sweeps the killed runs' hidden temporaries, including a planted one whose lock
+    # nobody holds (the kills above need not have left any, and the sweep must be seen to work).
+    (tmp_path / ".tmp-planted").mkdir(exist_ok=True)
+    (tmp_path / ".tmp-planted" / ".lock").touch()
     run_to_completion()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

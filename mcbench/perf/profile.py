@@ -74,6 +74,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 
 import numba
 import numpy as np
@@ -81,6 +82,7 @@ import pandas as pd
 
 from mcbench._core.rng import stream_key
 from mcbench._core.threads import numba_threads, resolve_threads, single_threaded_blas
+from mcbench._signals import checkpoint
 from mcbench.config import (
     DEFAULT_MEMORY_BUDGET,
     NEGATIVE_UNACCOUNTED_WARNING,
@@ -234,6 +236,24 @@ def _child_report(spec: dict, import_seconds: float) -> dict:
     return out
 
 
+def _wait_checking_stops(proc, timeout: float) -> bool:
+    """Wait for ``proc`` up to ``timeout`` s, honouring stop requests meanwhile; False if it timed out.
+
+    A cold compile takes tens of seconds, and a stop request is only raised at a checkpoint.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        checkpoint()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            proc.wait(timeout=min(0.1, left))
+            return True
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def run_child(name: str, params: dict, threads: int, cold: bool, timeout: float = PROFILE_CHILD_TIMEOUT) -> dict:
     """Prepare kernel ``name`` in a fresh interpreter; ``cold`` gives it an empty Numba cache.
 
@@ -247,18 +267,27 @@ def run_child(name: str, params: dict, threads: int, cold: bool, timeout: float 
     with tempfile.TemporaryDirectory(prefix="mcbench-cold-cache-") as empty:
         if cold:
             env["NUMBA_CACHE_DIR"] = empty
-        try:
-            proc = subprocess.run([sys.executable, "-c", _CHILD, spec], env=env, capture_output=True, text=True,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {timeout:g} s"}
+        # Files, not pipes: a child that fills a pipe nobody reads while we wait in slices would hang.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen([sys.executable, "-c", _CHILD, spec], env=env, stdout=out, stderr=err,
+                                    text=True)
+            try:
+                if not _wait_checking_stops(proc, timeout):
+                    return {"error": f"timed out after {timeout:g} s"}
+            finally:
+                if proc.poll() is None:  # a stop request or the timeout: the child must not outlive us
+                    proc.kill()
+                    proc.wait()
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
         return {"error": f"exit code {proc.returncode}: {tail[0]}"}
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return json.loads(stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return {"error": f"unreadable output: {proc.stdout[-200:]!r}"}
+        return {"error": f"unreadable output: {stdout[-200:]!r}"}
 
 
 # ---------------------------------------------------------------- profile -----

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from mcbench._signals import checkpoint
 from mcbench.config import BLAS_SPIN_SECONDS, LIMIT_MIN_SECONDS, LIMIT_REPEAT
 
 
@@ -24,6 +25,7 @@ def time_calls(fn, repeat: int = 5, min_seconds: float = 0.0) -> np.ndarray:
     """
     times = []
     for _ in range(repeat):
+        checkpoint()  # a stop request is honoured within one timing, never inside the timed region
         calls, start = 0, time.perf_counter()
         while True:
             fn()
