@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--alpha", type=float, default=None,
                    help="family-wise error rate for Holm across the run (default 1e-3)")
     v.add_argument("--list", action="store_true",
-                   help="list the checks (those --only selects, if given) with what each compares, and exit")
+                   help="list the checks of --suite (those --only selects, if given) with what each compares and why its sizes, and exit")
     _add_common(v)
 
     n = sub.add_parser(
@@ -187,7 +187,7 @@ def _default_out(suite: str) -> Path:
 
 def cmd_validate(args) -> int:
     if args.list:
-        return list_checks(args.only)
+        return list_checks(args.only, args.suite)
     alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
     if not 0 < alpha < 1:
         raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
@@ -205,11 +205,11 @@ def cmd_validate(args) -> int:
     return 0 if result.ok else 1
 
 
-def list_checks(only=None) -> int:
-    """Print the check names (containing ``only``, if given) and their descriptions."""
-    checks = [c for c in catalogue() if only is None or only in c.name]
+def list_checks(only=None, suite=None) -> int:
+    """Print the names of the checks (of ``suite``, containing ``only``, if given) and their descriptions."""
+    checks = [c for c in catalogue() if (only is None or only in c.name) and (suite is None or suite in c.suites)]
     if not checks:
-        raise ValueError(f"no check name contains {only!r}")
+        raise ValueError(f"no check of suite {suite} has a name containing {only!r}")
     width = max(len(c.name) for c in checks)
     for c in checks:
         print(f"{c.name:<{width}}  {c.description}")

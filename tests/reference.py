@@ -109,7 +109,7 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, pair_c=None):
     std = np.sqrt(spec.layer_weight_vars())
     act = spec.activation
     out = {k: np.zeros((n_networks, depth)) for k in
-           ("z_mean", "z2", "phi2", "dphi2", "qtilde", "wgrad_ms", "ratio", "ratio2",
+           ("z_mean", "z2", "ms2", "phi2", "dphi2", "qtilde", "wgrad_ms", "ratio", "ratio2",
             "pair_a", "pair_b", "pair_aa", "pair_bb", "pair_ab")}
     x2 = np.zeros(n_networks)
 
@@ -147,6 +147,7 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, pair_c=None):
         for l, z in enumerate(zs):
             out["z_mean"][k, l] += z.sum()
             out["z2"][k, l] += (z**2).sum()
+            out["ms2"][k, l] += ((z**2).mean(1) ** 2).sum()  # each input's layer mean square, squared
             out["phi2"][k, l] += (hs[l + 1] ** 2).sum()
             out["dphi2"][k, l] += (act.derivative(z) ** 2).sum()
             ratio = (hs[l + 1] ** 2).sum(1) / (x**2).sum(1)
@@ -171,6 +172,7 @@ def mlp_sums_reference(spec, n_networks, n_inputs, seed, pair_c=None):
         out[name] /= (n_inputs // 2) * fan_out
     out["ratio"] /= n_inputs
     out["ratio2"] /= n_inputs
+    out["ms2"] /= n_inputs
     out["x2"] = x2 / (n_inputs * widths[0])
     return out
 

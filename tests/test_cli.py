@@ -122,7 +122,7 @@ def test_list_shows_the_check_names_that_only_selects(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["mlp/meanfield/tanh"] and "mean-field maps" in lines[0]
     assert cli.main(["validate", "--list", "--only", "nosuchcheck"]) == 2
-    assert "no check name contains 'nosuchcheck'" in capsys.readouterr().err
+    assert "no check of suite quick has a name containing 'nosuchcheck'" in capsys.readouterr().err
 
 
 def test_list_into_a_closed_pipe_is_quiet():

@@ -31,6 +31,9 @@ def test_statistics_match_numpy_replay(spec, budget):
     se = lambda per_net: per_net.std(0, ddof=1) / np.sqrt(n_net)  # noqa: E731
     np.testing.assert_allclose(df["z_mean_se"], se(ref["z_mean"]), rtol=1e-8, atol=1e-14)
     np.testing.assert_allclose(df["q_se"], se(ref["z2"] - 2 * z_mean * ref["z_mean"]), rtol=1e-8, atol=1e-14)
+    e2 = ref["z2"].mean(0)  # ms_var: variance over networks and inputs of (1/n_l) sum_i (z^l_i)^2
+    np.testing.assert_allclose(df["ms_var"], ref["ms2"].mean(0) - e2**2, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(df["ms_var_se"], se(ref["ms2"] - 2 * e2 * ref["z2"]), rtol=1e-8, atol=1e-14)
     for col, name in [("phi2", "phi2"), ("dphi2", "dphi2"), ("qtilde", "qtilde"), ("wgrad_ms", "wgrad_ms"),
                       ("norm_ratio_mean", "ratio"), ("norm_ratio_m2", "ratio2")]:
         np.testing.assert_allclose(df[col], ref[name].mean(0), rtol=1e-10, atol=1e-14, err_msg=col)

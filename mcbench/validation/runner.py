@@ -83,7 +83,7 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     if suite not in SUITE_CONFIGS:
         raise ValueError(f"suite must be one of {', '.join(SUITES)}, got {suite!r}")
     cfg = SUITE_CONFIGS[suite]
-    checks = [c for c in catalogue() if only is None or only in c.name]
+    checks = [c for c in catalogue() if suite in c.suites and (only is None or only in c.name)]
     if not checks:
         raise ValueError(f"no check name contains {only!r}")
     started = utc_now()
@@ -112,5 +112,6 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
 
     table = stats.finalize(gather("rows"), alpha=alpha)
     return ValidationResult(table=table, profiles=gather("profiles"), finite_width=gather("finite_width"),
+                            nlo_gap=gather("nlo_gap"),
                             errata=claim_checks.errata_verdicts(gather("errata"), table),
                             info=[i for out in outputs for i in out.info], env=env, timings=timings, alpha=alpha)

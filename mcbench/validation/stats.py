@@ -23,6 +23,11 @@ Rules
 * Seed claims (formulas as written in the seed documents) are tested like any
   other theory value; one that is rejected gets the verdict ``seed-erratum``
   rather than ``fail``: it is the document that is wrong, not the build.
+* A mean-field row that theory cannot be expected to match at the run's
+  width, because the predicted 1/n (NLO) finite-width shift of the quantity
+  exceeds :data:`~mcbench.config.FINITE_WIDTH_SE_FRACTION` of its standard
+  error, gets the verdict ``finite-width``: shown, outside the Holm family,
+  never counted as a pass. The NLO row beside it is the one tested.
 """
 
 from __future__ import annotations
@@ -81,7 +86,7 @@ def holm(pvalues):
 
 
 def comparison_rows(check, quantity, index, theory, estimate, stderr, *, dof=np.inf, n_eff=np.inf,
-                    seed_claim=False):
+                    seed_claim=False, finite_width=False):
     """Rows of the comparison table for one batch of estimates (not yet Holm-adjusted).
 
     Parameters
@@ -97,6 +102,9 @@ def comparison_rows(check, quantity, index, theory, estimate, stderr, *, dof=np.
         Informative sample count, for the underpowered rule.
     seed_claim : bool
         The theory column is a seed's formula as written (see module docstring).
+    finite_width : bool or array_like of bool
+        Rows whose theory (mean-field) is not expected to hold at this width:
+        verdict ``finite-width``, outside the Holm family (see module docstring).
     """
     theory = np.asarray(theory, float).ravel()
     estimate = np.asarray(estimate, float).ravel()
@@ -120,24 +128,26 @@ def comparison_rows(check, quantity, index, theory, estimate, stderr, *, dof=np.
         "verdict": "",
     })
     frame["seed_claim"] = bool(seed_claim)
+    frame["finite_width"] = np.broadcast_to(np.asarray(finite_width, bool), theory.shape)
     return frame
 
 
 def finalize(frames, alpha=DEFAULT_ALPHA):
     """Concatenate comparison batches, apply Holm across all of them, assign verdicts.
 
-    Underpowered rows are excluded from the Holm family (they are not tested).
+    Underpowered and finite-width rows are excluded from the Holm family (they are not tested).
     """
     table = pd.concat(list(frames), ignore_index=True) if not isinstance(frames, pd.DataFrame) else frames.copy()
     if table.empty:  # e.g. --only picked theory-level seed claims, which show formulas, not comparisons
         table = comparison_rows("", "", [], [], [], [])
-    under = (table["n_eff"] < MIN_EFFECTIVE) | table["p"].isna()
-    p = table["p"].where(~under)
+    beyond = table["finite_width"].fillna(False).astype(bool) if "finite_width" in table else False
+    under = ((table["n_eff"] < MIN_EFFECTIVE) | table["p"].isna()) & ~beyond
+    p = table["p"].where(~(under | beyond))
     table["p_holm"] = holm(p.to_numpy())
     rejected = table["p_holm"] < alpha
     table["verdict"] = np.select(
-        [under, rejected & table["seed_claim"], rejected],
-        ["underpowered", "seed-erratum", "fail"],
+        [beyond, under, rejected & table["seed_claim"], rejected],
+        ["finite-width", "underpowered", "seed-erratum", "fail"],
         default="pass",
     )
     return table
@@ -146,7 +156,7 @@ def finalize(frames, alpha=DEFAULT_ALPHA):
 # ------------------------------------------------------------- run summary ---
 
 #: Every verdict a comparison row can get.
-VERDICTS = ("pass", "fail", "seed-erratum", "underpowered")
+VERDICTS = ("pass", "fail", "seed-erratum", "underpowered", "finite-width")
 #: Verdicts of rows z-tested against the build's theory. Seed claims are tested
 #: too, but they judge a document, so they stay out of "worst |z|" and the histogram.
 TESTED = ("pass", "fail")
@@ -208,7 +218,7 @@ def summary_counts(table: pd.DataFrame, alpha: float | None = None) -> dict:
     counts = {"comparisons": int(len(table)), "checks": int(table["check"].nunique()) if len(table) else 0}
     counts.update({v: int((verdict == v).sum()) for v in VERDICTS})
     counts["other"] = counts["comparisons"] - sum(counts[v] for v in VERDICTS)
-    counts["holm_family"] = int((verdict != "underpowered").sum())
+    counts["holm_family"] = int((~verdict.isin(("underpowered", "finite-width"))).sum())
     counts["ok"] = counts["fail"] == 0
     fails = table[verdict == "fail"] if len(table) else table
     counts["failing_checks"] = {str(k): int(n) for k, n in fails.groupby("check", sort=False).size().items()} \
