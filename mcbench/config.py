@@ -15,6 +15,10 @@ from dataclasses import dataclass
 DEFAULT_ALPHA = 1e-3
 #: Fewest informative samples for a z-test to mean anything (fewer: ``underpowered``).
 MIN_EFFECTIVE = 1000
+#: mcbench check: a theory row whose predicted finite-width shift (NLO minus mean field, or the
+#: estimated next order for an NLO row) exceeds this fraction of its SE would move z by more than
+#: half a unit, so it is labelled finite-width and not tested (mcbench/validation/compare.py).
+FINITE_WIDTH_SE_FRACTION = 0.5
 #: Relative tolerance for quantities whose Monte Carlo standard error is 0.
 EXACT_RTOL = 1e-9
 #: Relative tolerance (against the largest |entry| of cov) for symmetry and for

@@ -279,7 +279,8 @@ class FigureOutcome:
     note: str  # "written", or why not
 
 
-def render_figures(result, out_dir: Path, mpl) -> list[FigureOutcome]:
+def render_figures(result, out_dir: Path | None, mpl) -> list[FigureOutcome]:
+    """Draw every figure of ``result``; write each PNG into ``out_dir`` (None: keep them in memory only)."""
     outcomes = []
     for spec in FIGURES:
         try:
@@ -295,7 +296,8 @@ def render_figures(result, out_dir: Path, mpl) -> list[FigureOutcome]:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=FIGURE_DPI)
         png = buf.getvalue()
-        (out_dir / spec.filename).write_bytes(png)
+        if out_dir is not None:
+            (out_dir / spec.filename).write_bytes(png)
         outcomes.append(FigureOutcome(spec, png, "written"))
     return outcomes
 

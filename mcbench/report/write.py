@@ -30,15 +30,18 @@ from mcbench.report.document import MD_VERDICT, Bullets, Heading, Image, Table, 
 from mcbench.report.figures import FIGURE_FILES, NO_MATPLOTLIB, is_empty, load_matplotlib, render_figures
 from mcbench.report.format import MISSING, fmt_num, fmt_p, fmt_pm, fmt_z, format_frame, verdict_counts_text
 from mcbench.validation.claims.checks import DERIVATION_UNRESOLVED, MONTE_CARLO
+from mcbench.validation.compare import register_html_renderer
 from mcbench.validation.stats import abs_z, summary_counts
 
 
 def _title_blocks(env: dict) -> list:
     facts = [f"{label} `{env[key]}`" for key, label in
-             (("suite", "suite"), ("seed", "seed"), ("commit", "commit")) if env.get(key) is not None]
+             (("suite", "suite"), ("network", "network"), ("theory", "theory"), ("n_networks", "networks"),
+              ("n_inputs", "inputs per network"), ("seed", "RNG seed"), ("commit", "commit"))
+             if env.get(key) is not None]
     if env.get("finished"):
         facts.append(f"finished {env['finished']}")
-    blocks = [Heading("mcbench validation report", 1)]
+    blocks = [Heading(f"mcbench {'check' if env.get('command') == 'check' else 'validation'} report", 1)]
     if facts:
         blocks.append(Text("Run: " + ", ".join(facts) + "."))
     return blocks
@@ -123,7 +126,7 @@ def _figure_blocks(outcomes, have_matplotlib: bool) -> list:
 #: Columns of the per-check tables (``check`` is the section heading; seed_claim is in the CSV).
 _CHECK_COLUMNS = ["quantity", "index", "theory", "estimate", "stderr", "dof", "n_eff", "z", "p", "p_holm",
                   "rel_err", "verdict"]
-_VERDICT_RANK = {"fail": 0, "seed-erratum": 1, "pass": 2, "underpowered": 3}
+_VERDICT_RANK = {"fail": 0, "seed-erratum": 1, "pass": 2, "finite-width": 3, "underpowered": 4}
 
 
 def _worst_first(rows: pd.DataFrame) -> pd.DataFrame:
@@ -270,10 +273,33 @@ def write_report(result, out_dir) -> dict[str, Path]:
     run = {"env": env, "timings": timings, "alpha": result.alpha, "summary": counts, "figures": figures}
     paths["json"].write_text(json.dumps(_json_safe(run), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
-    blocks = (_title_blocks(env) + _summary_blocks(counts, result.alpha) + _errata_blocks(result.errata)
-              + _figure_blocks(outcomes, mpl is not None) + _check_blocks(table, timings)
-              + _info_blocks(getattr(result, "info", None)) + _environment_blocks(env) + _timing_blocks(timings, env))
+    blocks = _report_blocks(result, counts, outcomes, mpl is not None)
     paths["md"].write_text(render_markdown(blocks), encoding="utf-8")
-    title = " ".join(["mcbench validation report"] + [str(env[k]) for k in ("suite", "finished") if env.get(k)])
-    paths["html"].write_text(render_html(blocks, title), encoding="utf-8")
+    paths["html"].write_text(render_html(blocks, _report_title(env)), encoding="utf-8")
     return paths
+
+
+def _report_title(env: dict) -> str:
+    kind = "check" if env.get("command") == "check" else "validation"
+    return " ".join([f"mcbench {kind} report"] + [str(env[k]) for k in ("suite", "network", "finished") if env.get(k)])
+
+
+def _report_blocks(result, counts: dict, outcomes, have_matplotlib: bool) -> list:
+    env, timings = dict(result.env or {}), dict(result.timings or {})
+    return (_title_blocks(env) + _summary_blocks(counts, result.alpha) + _errata_blocks(result.errata)
+            + _figure_blocks(outcomes, have_matplotlib) + _check_blocks(result.table, timings)
+            + _info_blocks(getattr(result, "info", None)) + _environment_blocks(env) + _timing_blocks(timings, env))
+
+
+def report_html(result) -> str:
+    """The self-contained ``report.html`` of ``result`` (as :func:`write_report` writes it), as text.
+
+    Figures are drawn in memory and embedded; nothing is written.
+    """
+    mpl = load_matplotlib()
+    outcomes = render_figures(result, None, mpl) if mpl is not None else []
+    blocks = _report_blocks(result, summary_counts(result.table, result.alpha), outcomes, mpl is not None)
+    return render_html(blocks, _report_title(dict(result.env or {})))
+
+
+register_html_renderer(report_html)  # Comparison.to_html (the validation layer cannot import this one)
