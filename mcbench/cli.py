@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import runpy
+import importlib.util
 import time
 import signal
 import sys
@@ -301,6 +301,15 @@ def per_check_summary(table):
         {"worst|z|": 2})
 
 
+def register_file(path: Path):
+    """Import ``path`` as module ``mcbench_user_<stem>`` (importable by name, so Numba can cache its functions)."""
+    name = f"mcbench_user_{path.stem}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    module_spec.loader.exec_module(module)
+
+
 def check_activation(text: str):
     """``--activation``: a registered name, ``leaky_relu[:SLOPE]`` or ``abrelu:A,B``."""
     name, _, params = text.partition(":")
@@ -350,7 +359,7 @@ def cmd_check(args) -> int:
     if args.register is not None:
         if not args.register.is_file():
             raise ValueError(f"--register {args.register}: no such file")
-        runpy.run_path(str(args.register), run_name="mcbench_register")
+        register_file(args.register)
     if args.init not in INIT_SCHEMES:
         raise ValueError(f"--init {args.init!r} is unknown; known: {', '.join(INIT_SCHEMES)}")
     spec = MLPSpec(args.widths, check_activation(args.activation), args.init, bias=args.bias,

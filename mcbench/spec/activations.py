@@ -224,7 +224,8 @@ def _c_function(fn):
     if fn not in _C_FUNCTIONS:
         try:
             _C_FUNCTIONS[fn] = cfunc(_SCALAR_SIGNATURE, cache=True)(fn.py_func)
-        except RuntimeError:  # defined in a REPL, notebook or doctest: no file to cache beside
+        except Exception:  # noqa: BLE001 -- defined in a REPL, notebook, doctest or a run-as-script file:
+            # no file to cache beside, or a cache entry whose module cannot be imported again
             _C_FUNCTIONS[fn] = cfunc(_SCALAR_SIGNATURE, cache=False)(fn.py_func)
     return _C_FUNCTIONS[fn]
 
