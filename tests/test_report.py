@@ -59,15 +59,16 @@ def _synthetic_result():
     for activation in ("relu", "tanh"):
         for init, gain in (("he_normal", 1.0), ("glorot_normal", 0.5 if activation == "relu" else 0.9)):
             layers = np.arange(1, 11)
-            for quantity in ("q", "qtilde"):
-                theory = gain ** (layers if quantity == "q" else layers[::-1])
+            for quantity in ("q", "qtilde", "c"):  # c: the c-map figure only (no table rows)
+                theory = gain ** (layers if quantity != "qtilde" else layers[::-1])
                 se = 0.02 * theory
                 estimate = theory + se * rng.standard_normal(10)
                 profiles.append(pd.DataFrame({
                     "check": f"mlp/{activation}/{init}", "activation": activation, "init": init, "depth": 10,
                     "layer": layers, "quantity": quantity, "theory": theory, "estimate": estimate, "stderr": se}))
-                frames.append(_rows(f"mlp/{activation}/{init}", quantity, layers, theory,
-                                    (estimate - theory) / se, se=se))
+                if quantity != "c":
+                    frames.append(_rows(f"mlp/{activation}/{init}", quantity, layers, theory,
+                                        (estimate - theory) / se, se=se))
     table = pd.concat(frames, ignore_index=True)
     # Plant the verdicts the report must show.
     fail = (table["check"] == "relu/d16") & (table["index"] == "(7, 3)")

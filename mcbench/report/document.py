@@ -144,7 +144,8 @@ class Cards:
     def markdown(self):
         out = []
         for c in self.cards:
-            lines = [f"**{c['title']}** ({MD_VERDICT.get(c['verdict'], c['verdict'])})", ""]
+            badge = f" ({MD_VERDICT.get(c['verdict'], c['verdict'])})" if c["verdict"] else ""
+            lines = [f"**{c['title']}**{badge}", ""]
             lines += [f"- {label}: `{tex}`" for label, tex in c["formulas"].items()]
             lines += [f"- {label}: {text}" for label, text in c["facts"].items() if text]
             out.append("\n".join(lines))
@@ -153,7 +154,8 @@ class Cards:
     def html(self):
         out = ['<div class="cards">']
         for c in self.cards:
-            badge = f'<span class="badge {html.escape(c["verdict"])}">{html.escape(c["verdict"])}</span>'
+            badge = (f'<span class="badge {html.escape(c["verdict"])}">{html.escape(c["verdict"])}</span>'
+                     if c["verdict"] else "")
             rows = "".join(f"<dt>{html.escape(label)}</dt><dd>{formula_html(tex)}</dd>"
                            for label, tex in c["formulas"].items())
             rows += "".join(f"<dt>{html.escape(label)}</dt><dd>{inline_html(str(text))}</dd>"

@@ -64,7 +64,7 @@ def _summary_blocks(counts: dict, alpha: float) -> list:
         status = f"FAIL: {n_fail} comparison{'s' if n_fail > 1 else ''} rejected at family-wise alpha = {alpha:g}"
     else:
         status = f"OK: no tested comparison is rejected at family-wise alpha = {alpha:g}"
-    items = [f"**{counts['comparisons']} comparisons in {counts['checks']} checks**: {verdict_counts_text(counts)}. "
+    items = [f"**{counts['comparisons']} comparisons in {counts['checks']} check{'' if counts['checks'] == 1 else 's'}**: {verdict_counts_text(counts)}. "
              "A *check* is one unit of the run (a Gaussian, a seed claim, a network) and a *comparison* one "
              "Monte Carlo estimate against its theory value."]
     worst = counts["worst"]
@@ -96,7 +96,13 @@ def _rules_blocks(counts: dict, alpha: float) -> list:
         "**seed-erratum** = a formula of the source documents (seeds 000-004) as written, rejected by the data: "
         "the document is wrong, not the build, so it does not fail the run.",
     ]
-    return [Heading("How to read the verdicts"), Bullets(rules)]
+    definitions = {"title": "What is compared", "verdict": "", "facts": {}, "formulas": {
+        "z-score": r"z = (\hat\theta - \theta) / \mathrm{SE}(\hat\theta)",
+        "forward variance (q-map)": r"q^{l} = \sigma_w^2\,\mathbb{E}[\phi(z^{l-1})^2] + \sigma_b^2",
+        "gradient variance": r"\tilde q^{l} = \sigma_w^2\,\mathbb{E}[\phi'(z^{l})^2]\,\tilde q^{l+1}",
+        "correlation (c-map)": r"c^{l} = q_{ab}^{l} / q^{l}",
+    }}
+    return [Heading("How to read the verdicts"), Bullets(rules), Cards([definitions])]
 
 
 def _errata_blocks(errata) -> list:
