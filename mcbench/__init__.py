@@ -21,6 +21,7 @@ sample_mvn         deterministic parallel sampling from N(mean, cov)
 
 Validation
 ----------
+compare            your network: Monte Carlo against theory per layer, with verdicts (a ``Comparison``)
 run_validation     run a suite of checks; Holm-corrected verdicts
 write_report       render a run as CSV, Markdown, HTML and figures
 
@@ -44,12 +45,15 @@ from mcbench._version import __version__
 from mcbench.mc import sample_mvn
 from mcbench.report import write_report
 from mcbench.spec import MLPSpec, activation_names, register_activation
+from mcbench.validation.compare import Comparison, compare
 from mcbench.validation.runner import run_validation
 
 __all__ = [
+    "Comparison",
     "MLPSpec",
     "__version__",
     "activation_names",
+    "compare",
     "mc",
     "register_activation",
     "run_validation",

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import importlib.util
+import time
 import signal
 import sys
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from mcbench._io import atomic_directory
 from mcbench._signals import Terminated, checkpoint, stop_requests_raise
 from mcbench._version import __version__
 from mcbench.config import (
+    CHECK_MAX_INPUTS,
+    CHECK_NETWORKS,
+    CHECK_PILOT_NETWORKS,
+    CHECK_WORK,
     DEFAULT_ALPHA,
     NIGHTLY_FACTOR,
     PROFILE_NORMALS,
@@ -23,7 +33,9 @@ from mcbench.env import utc_now
 from mcbench.perf.nightly import nightly, select_problems
 from mcbench.perf.profile import main as profile_main
 from mcbench.report import format_summary_line, write_report
-from mcbench.spec import activation_names
+from mcbench.mc import mlp_propagation as mc_mlp
+from mcbench.spec import INIT_SCHEMES, MLPSpec, abrelu, activation_names, leaky_relu
+from mcbench.validation.compare import THEORIES, compare
 from mcbench.validation.runner import catalogue, run_validation
 from mcbench.validation.stats import per_check_counts, summary_counts
 
@@ -43,6 +55,8 @@ examples:
   mcbench validate --suite nightly      larger Monte Carlo sizes (~1.5 min)
   mcbench nightly --out results/        validation + kernel timings + history + regression flags
   mcbench profile relu_moments --d 64   where the time goes in one kernel
+  mcbench check --widths 784,512x20,10 --activation tanh --init xavier_normal --bias normal:0.05
+                                        your network: Monte Carlo against theory, layer by layer
 
 exit codes: 0 all verdicts pass (seed errata and underpowered rows included);
             1 a failing comparison (or, for nightly, a new failure / slower kernel);
@@ -67,6 +81,35 @@ def _positive_int(text):
 
 def _seed(text):
     return _bounded_int(text, 0, "a non-negative integer")
+
+
+def _widths(text):
+    """``784,512x20,10`` -> [784, 512, ..., 512, 10]."""
+    widths = []
+    for part in text.split(","):
+        width, _, times = part.strip().partition("x")
+        try:
+            n, k = int(width), int(times) if times else 1
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be comma-separated widths, N or NxK, got {part!r}") from None
+        if n < 1 or k < 1:
+            raise argparse.ArgumentTypeError(f"widths and repeats must be >= 1, got {part!r}")
+        widths += [n] * k
+    if len(widths) < 2:
+        raise argparse.ArgumentTypeError(f"needs at least 2 widths (input and one layer), got {text!r}")
+    return widths
+
+
+def _bias(text):
+    if text == "zero":
+        return "zero"
+    kind, _, value = text.partition(":")
+    try:
+        if kind in ("normal", "constant"):
+            return (kind, float(value))
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be zero, normal:VAR or constant:VALUE, got {text!r}")
 
 
 def _add_common(p):
@@ -150,6 +193,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time only kernels whose name contains this text (default: all)")
     _add_common(n)
 
+    c = sub.add_parser(
+        "check", help="your network: Monte Carlo against theory per layer, with verdicts and a report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run Monte Carlo on random networks of the given architecture and compare every layer's\n"
+                    "q, qtilde, phi2, dphi2, wgrad_ms, norm-ratio moments (and c with --pair-correlation) with\n"
+                    "theory: exact where the finite-width law holds, 1/n (NLO) for q, c and E[R^2], mean field\n"
+                    "otherwise. Rows whose theory is not expected to match at this width are labelled\n"
+                    "finite-width and not tested. Holm across the table; exit 1 on a failed comparison.",
+    )
+    c.add_argument("--widths", required=True, type=_widths,
+                   help="n0,n1,...,nL; NxK repeats width N K times, e.g. 784,512x20,10")
+    c.add_argument("--activation", default="relu",
+                   help="a registered activation (" + ", ".join(activation_names())
+                        + "), leaky_relu[:SLOPE] or abrelu:A,B (a x for x<0, b x for x>0); default relu")
+    c.add_argument("--register", type=Path, default=None, metavar="FILE.py",
+                   help="run this Python file first (it calls mcbench.register_activation), so --activation "
+                        "can name your own activation")
+    c.add_argument("--init", default="he_normal", help=f"weight init: {', '.join(INIT_SCHEMES)} (default he_normal)")
+    c.add_argument("--bias", type=_bias, default="zero",
+                   help="zero (default), normal:VAR (Gaussian bias of variance VAR) or constant:VALUE")
+    c.add_argument("--input-var", type=float, default=1.0, help="input x ~ N(0, VAR I) (default 1)")
+    c.add_argument("--pair-correlation", type=float, default=None,
+                   help="also compare the correlation c of an input pair with this correlation, in [-1, 1]")
+    c.add_argument("--theory", choices=THEORIES, default="auto", help="which theory (default auto: the best "
+                                                                      "that applies per quantity)")
+    c.add_argument("--networks", type=_positive_int, default=None,
+                   help=f"random networks, the replicates behind every SE (default {CHECK_NETWORKS})")
+    c.add_argument("--inputs", type=_positive_int, default=None,
+                   help="inputs per network (default: sized so the Monte Carlo takes ~4 s on one core)")
+    c.add_argument("--precision", type=float, default=None,
+                   help="target relative SE of q at the last layer; chooses --networks from a pilot run")
+    c.add_argument("--alpha", type=float, default=None, help="family-wise error rate for Holm (default 1e-3)")
+    c.add_argument("--out", type=Path, default=None,
+                   help="output folder, must not exist (default: results/check-UTCSTAMP)")
+    _add_common(c)
+
     p = sub.add_parser(
         "profile", help="where the time goes in one kernel, against this machine's limits",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -222,6 +301,107 @@ def per_check_summary(table):
         {"worst|z|": 2})
 
 
+def register_file(path: Path):
+    """Import ``path`` as module ``mcbench_user_<stem>`` (importable by name, so Numba can cache its functions)."""
+    name = f"mcbench_user_{path.stem}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    module_spec.loader.exec_module(module)
+
+
+def check_activation(text: str):
+    """``--activation``: a registered name, ``leaky_relu[:SLOPE]`` or ``abrelu:A,B``."""
+    name, _, params = text.partition(":")
+    try:
+        values = [float(v) for v in params.split(",")] if params else []
+    except ValueError:
+        raise ValueError(f"--activation {text!r}: parameters must be numbers") from None
+    if name == "abrelu":
+        if len(values) != 2:
+            raise ValueError(f"--activation abrelu needs two slopes, abrelu:A,B; got {text!r}")
+        return abrelu(*values)
+    if name == "leaky_relu" and len(values) <= 1:
+        return leaky_relu(*values)
+    if name in activation_names() and not params:
+        return name
+    raise ValueError(f"--activation {text!r} is unknown; known: {', '.join(activation_names())}, "
+                     "leaky_relu[:SLOPE], abrelu:A,B (or register your own with --register FILE.py)")
+
+
+def check_sizes(spec, args, seed) -> tuple[int, int]:
+    """(n_networks, n_inputs) of ``mcbench check``: given, defaults sized by work, or from --precision."""
+    pair = args.pair_correlation is not None
+    macs = float(sum(a * b for a, b in zip(spec.widths[:-1], spec.widths[1:])))
+    networks = args.networks or CHECK_NETWORKS
+    inputs = args.inputs or int(min(CHECK_MAX_INPUTS, max(2, CHECK_WORK / (networks * macs))))
+    if pair and inputs % 2:
+        inputs += 1 if args.inputs is None else 0
+    if args.precision is not None and args.networks is None:
+        # Pilot on its own stream (its numbers are discarded): SE(q^L) / q^L ~ 1 / sqrt(networks).
+        pilot = mc_mlp(spec, CHECK_PILOT_NETWORKS, inputs, seed=np.random.SeedSequence([seed, 1]),
+                       pair_correlation=args.pair_correlation, threads=args.threads)
+        rel = float(pilot["q_se"].iloc[-1] / abs(pilot["q"].iloc[-1]))
+        networks = max(2, math.ceil(CHECK_PILOT_NETWORKS * (rel / args.precision) ** 2))
+    return networks, inputs
+
+
+def cmd_check(args) -> int:
+    alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
+    if not 0 < alpha < 1:
+        raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
+    if args.precision is not None and not 0 < args.precision < 1:
+        raise ValueError(f"--precision must lie in (0, 1) (a relative SE), got {args.precision}")
+    if args.pair_correlation is not None and not -1 <= args.pair_correlation <= 1:
+        raise ValueError(f"--pair-correlation must lie in [-1, 1], got {args.pair_correlation}")
+    if args.pair_correlation is not None and args.inputs is not None and args.inputs % 2:
+        raise ValueError(f"--inputs must be even with --pair-correlation (pairs of inputs), got {args.inputs}")
+    if args.register is not None:
+        if not args.register.is_file():
+            raise ValueError(f"--register {args.register}: no such file")
+        register_file(args.register)
+    if args.init not in INIT_SCHEMES:
+        raise ValueError(f"--init {args.init!r} is unknown; known: {', '.join(INIT_SCHEMES)}")
+    spec = MLPSpec(args.widths, check_activation(args.activation), args.init, bias=args.bias,
+                   input_var=args.input_var)
+    out = args.out or Path("results") / f"check-{utc_now(for_path=True)}"
+    start = time.perf_counter()
+    with atomic_directory(out) as tmp:
+        networks, inputs = check_sizes(spec, args, args.seed)
+        if not args.quiet:
+            print(f"check {spec.label()}: {networks} networks x {inputs} inputs, theory {args.theory} "
+                  "(a first run compiles for ~1 min)...", file=sys.stderr, flush=True)
+        result = compare(spec, n_networks=networks, n_inputs=inputs, seed=args.seed,
+                         pair_correlation=args.pair_correlation, theory=args.theory, alpha=alpha,
+                         threads=args.threads)
+        paths = write_report(result, tmp)
+    print(verdict_table(result.table).to_string(index=False))
+    print(result.summary())
+    worst = result.counts["worst"]
+    print("worst |z|: " + ("no tested comparison" if worst is None else
+                           f"{worst['abs_z']:.2f} ({worst['quantity']} at layer {worst['index']}, "
+                           f"p_holm {worst['p_holm']:.2g}, {worst['verdict']})"))
+    if not any(k.startswith("fig_") for k in paths):
+        print("figures skipped (pip install 'mcbench[plot]')")
+    print(f"report: {out / 'report.html'} (also report.md, report.csv, figures, run.json); "
+          f"wall time {time.perf_counter() - start:.1f} s")
+    return 0 if result.ok else 1
+
+
+def verdict_table(table):
+    """One line per quantity: theory used, verdict counts, worst tested |z| and its layer."""
+    rows = []
+    for quantity, grp in table.groupby("quantity", sort=False):
+        tested = grp[grp["verdict"].isin(("pass", "fail"))]
+        worst = tested.loc[tested["z"].abs().idxmax()] if len(tested) and tested["z"].notna().any() else None
+        rows.append({"quantity": quantity, "theory": ",".join(dict.fromkeys(grp["theory_source"])),
+                     "layers": len(grp), **{v: int((grp["verdict"] == v).sum()) for v in
+                                            ("pass", "fail", "finite-width", "underpowered")},
+                     "worst|z|": round(abs(float(worst["z"])), 2) if worst is not None else float("nan"),
+                     "at layer": worst["index"] if worst is not None else "-"})
+    return pd.DataFrame(rows)
+
+
 def cmd_nightly(args) -> int:
     problems = select_problems(args.kernels)
     return nightly(args.out, suite=args.suite, seed=args.seed, threads=args.threads,
@@ -239,7 +419,8 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"validate": cmd_validate, "nightly": cmd_nightly, "profile": cmd_profile}[args.command]
+    handler = {"validate": cmd_validate, "nightly": cmd_nightly, "profile": cmd_profile,
+               "check": cmd_check}[args.command]
     # Python's default SIGTERM kills the process at once, skipping the cleanup that removes a
     # half-written output folder; as an exception it unwinds exactly as Ctrl-C does.
     try:

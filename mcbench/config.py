@@ -15,16 +15,25 @@ from dataclasses import dataclass
 DEFAULT_ALPHA = 1e-3
 #: Fewest informative samples for a z-test to mean anything (fewer: ``underpowered``).
 MIN_EFFECTIVE = 1000
+#: A mean-field row whose predicted finite-width shift (NLO minus mean field) exceeds this fraction of
+#: its SE would move z by more than half a unit: it is labelled finite-width and not tested (the suites'
+#: NLO checks and mcbench check alike). NLO rows are always tested.
+FINITE_WIDTH_SE_FRACTION = 0.5
 #: Relative tolerance for quantities whose Monte Carlo standard error is 0.
 EXACT_RTOL = 1e-9
+#: mcbench check defaults: CHECK_NETWORKS networks (the replicates), and as many inputs per network
+#: (even, 2..CHECK_MAX_INPUTS) as keep n_networks x n_inputs x sum_l n_{l-1} n_l at CHECK_WORK
+#: multiply-adds: 16 networks x 128 inputs of the (784, 512x20, 10) net took 4.1 s of Monte Carlo on
+#: one core (2026-12-03), so CHECK_WORK = 1.1e10 is ~4 s, and the NLO theory of that net adds ~8 s.
+CHECK_NETWORKS = 32
+CHECK_WORK = 1.1e10
+CHECK_MAX_INPUTS = 1024
+#: --precision: networks of the pilot run that measures the relative SE of q^L (its numbers are discarded).
+CHECK_PILOT_NETWORKS = 8
 #: Relative tolerance (against the largest |entry| of cov) for symmetry and for
 #: the smallest eigenvalue; round-off from building cov = A @ A.T stays well
 #: inside it, while a genuinely indefinite matrix does not.
 COV_RTOL = 1e-10
-
-#: A mean-field row whose predicted finite-width (NLO) shift exceeds this fraction of its standard
-#: error is labelled ``finite-width`` and not tested: at that size mean-field is not the right theory.
-FINITE_WIDTH_SE_FRACTION = 0.5
 
 # --------------------------------------------------------------------- suites ---
 

@@ -59,15 +59,16 @@ def _synthetic_result():
     for activation in ("relu", "tanh"):
         for init, gain in (("he_normal", 1.0), ("glorot_normal", 0.5 if activation == "relu" else 0.9)):
             layers = np.arange(1, 11)
-            for quantity in ("q", "qtilde"):
-                theory = gain ** (layers if quantity == "q" else layers[::-1])
+            for quantity in ("q", "qtilde", "c"):  # c: the c-map figure only (no table rows)
+                theory = gain ** (layers if quantity != "qtilde" else layers[::-1])
                 se = 0.02 * theory
                 estimate = theory + se * rng.standard_normal(10)
                 profiles.append(pd.DataFrame({
                     "check": f"mlp/{activation}/{init}", "activation": activation, "init": init, "depth": 10,
                     "layer": layers, "quantity": quantity, "theory": theory, "estimate": estimate, "stderr": se}))
-                frames.append(_rows(f"mlp/{activation}/{init}", quantity, layers, theory,
-                                    (estimate - theory) / se, se=se))
+                if quantity != "c":
+                    frames.append(_rows(f"mlp/{activation}/{init}", quantity, layers, theory,
+                                        (estimate - theory) / se, se=se))
     table = pd.concat(frames, ignore_index=True)
     # Plant the verdicts the report must show.
     fail = (table["check"] == "relu/d16") & (table["index"] == "(7, 3)")
@@ -176,14 +177,15 @@ def test_markdown(written):
     md = (out / "report.md").read_text(encoding="utf-8")
     assert md.startswith("# mcbench validation report")
     summary, checks = md.index("## Summary"), md.index("## Checks")
-    assert summary < md.index("## Seed errata") < checks < md.index("## Environment")
+    assert summary < md.index("## Errata of the source documents (seeds 000-004)") < checks < md.index("## Environment")
     head = md[summary:checks]
-    assert "Comparisons: 251 in 8 checks: pass 248, fail 1, seed-erratum 1, underpowered 1, finite-width 0." in head
-    assert "Worst |z| among tested comparisons: 7.50 at `relu/d16` cov (7, 3)" in head
-    assert "Holm alpha = 0.001" in head and "fewer than 1000 informative samples, not tested" in head
-    assert "Student's t" in head and "a seed's formula as written, rejected by the data" in head
-    # Errata: both formulas side by side, pipes in a formula escaped for the table.
-    assert "E[phi(x)^2] = q/2" in head and r"c' = c \| q" in head and "0.5003 ± 0.001" in head
+    assert "**251 comparisons in 8 checks**: pass 248, fail 1, seed-erratum 1, underpowered 1." in head
+    assert "**Worst |z| 7.50** among tested comparisons, at `relu/d16` cov (7, 3)" in head
+    assert "alpha = 0.001" in head and "fewer than 1000 informative samples, not tested" in head
+    assert "Student's t" in head and "as written, rejected by the data" in head
+    # The verdict comes first, then the figures, then the errata cards (formula as written and corrected).
+    assert head.index("FAIL: 1 comparison rejected") < head.index("## Figures") < head.index("## Errata")
+    assert "E[phi(x)^2] = q/2" in head and "c' = c | q" in head and "0.5003 ± 0.001" in head
     # The big check is truncated to its 10 worst rows, the fail first; the d4 check is shown whole.
     d16 = md[md.index("### **FAIL** `relu/d16`"):md.index("### `relu/deep-tail`")]
     assert d16.count("\n| cov ") + d16.count("\n| mean ") == config.WORST_ROWS
@@ -203,7 +205,7 @@ def test_html_self_contained(written):
     assert len(images) == len(report.FIGURE_FILES)
     for name, data in zip(report.FIGURE_FILES, images):  # embedded bytes are the written files
         assert base64.b64decode(data) == (out / name).read_bytes()
-    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//|url\(|@import|<link|<script""", page)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//|url\(|@import|<link|<script[^>]*\bsrc""", page)  # inline scripts only
     assert '<tr class="fail">' in page and '<tr class="seed-erratum">' in page
     assert '<tr class="underpowered">' in page and "<h2>Figures</h2>" in page
 

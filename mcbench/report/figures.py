@@ -96,8 +96,13 @@ def _depth_profile_figure(mpl, profiles, quantity, ylabel, title):
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize="small")
-    fig.suptitle(title)
+    fig.suptitle(title if len(activations) > 1 else title.split(":")[0])  # one panel: the short title fits
     return fig
+
+
+def _fig_c_map(mpl, result):
+    return _depth_profile_figure(mpl, result.profiles, "c", r"input-pair correlation $c^{\,l}$",
+                                 "c-map: correlation of an input pair vs depth: theory (lines), Monte Carlo (points)")
 
 
 def _fig_variance_depth(mpl, result):
@@ -282,6 +287,9 @@ FIGURES = (
     _FigureSpec("fig_gradient_depth.png", "Gradient variance vs depth",
                 "Per-layer backward gradient variance q̃, drawn as the forward variance.",
                 "`profiles` rows with quantity `qtilde`", _fig_gradient_depth),
+    _FigureSpec("fig_c_map.png", "Correlation (c-map) vs depth",
+                "Correlation c of an input pair at each layer: theory (lines) and Monte Carlo (points, ±2 SE).",
+                "`profiles` rows with quantity `c`", _fig_c_map),
     _FigureSpec("fig_zscores.png", "z-scores against N(0, 1)",
                 "Histogram (density) of the z-scores of all tested comparisons (pass/fail; not underpowered, not "
                 "seed claims) against the standard normal density; dashed: the Holm critical |z|. Rows with a "
@@ -312,7 +320,8 @@ class FigureOutcome:
     note: str  # "written", or why not
 
 
-def render_figures(result, out_dir: Path, mpl) -> list[FigureOutcome]:
+def render_figures(result, out_dir: Path | None, mpl) -> list[FigureOutcome]:
+    """Draw every figure of ``result``; write each PNG into ``out_dir`` (None: keep them in memory only)."""
     outcomes = []
     for spec in FIGURES:
         try:
@@ -328,7 +337,8 @@ def render_figures(result, out_dir: Path, mpl) -> list[FigureOutcome]:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=FIGURE_DPI)
         png = buf.getvalue()
-        (out_dir / spec.filename).write_bytes(png)
+        if out_dir is not None:
+            (out_dir / spec.filename).write_bytes(png)
         outcomes.append(FigureOutcome(spec, png, "written"))
     return outcomes
 

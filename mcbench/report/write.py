@@ -26,65 +26,88 @@ import numpy as np
 import pandas as pd
 
 from mcbench.config import FINITE_WIDTH_SE_FRACTION, FULL_TABLE_MAX_ROWS, MIN_EFFECTIVE, WORST_ROWS
-from mcbench.report.document import MD_VERDICT, Bullets, Heading, Image, Table, Text, render_html, render_markdown
+from mcbench.report.document import (
+    MD_VERDICT,
+    Bullets,
+    Cards,
+    Heading,
+    Image,
+    Table,
+    Text,
+    render_html,
+    render_markdown,
+)
 from mcbench.report.figures import FIGURE_FILES, NO_MATPLOTLIB, is_empty, load_matplotlib, render_figures
 from mcbench.report.format import MISSING, fmt_num, fmt_p, fmt_pm, fmt_z, format_frame, verdict_counts_text
 from mcbench.validation.claims.checks import DERIVATION_UNRESOLVED, MONTE_CARLO
+from mcbench.validation.compare import register_html_renderer
 from mcbench.validation.stats import abs_z, summary_counts
 
 
 def _title_blocks(env: dict) -> list:
     facts = [f"{label} `{env[key]}`" for key, label in
-             (("suite", "suite"), ("seed", "seed"), ("commit", "commit")) if env.get(key) is not None]
+             (("suite", "suite"), ("network", "network"), ("theory", "theory"), ("n_networks", "networks"),
+              ("n_inputs", "inputs per network"), ("seed", "RNG seed"), ("commit", "commit"))
+             if env.get(key) is not None]
     if env.get("finished"):
         facts.append(f"finished {env['finished']}")
-    blocks = [Heading("mcbench validation report", 1)]
+    blocks = [Heading(f"mcbench {'check' if env.get('command') == 'check' else 'validation'} report", 1)]
     if facts:
         blocks.append(Text("Run: " + ", ".join(facts) + "."))
     return blocks
 
 
 def _summary_blocks(counts: dict, alpha: float) -> list:
+    """The first screen: the verdict, the counts, the worst |z| (the rules come after the figures)."""
     n_fail = counts["fail"]
     if n_fail:
-        status = (f"**FAIL**: {n_fail} comparison{'s' if n_fail > 1 else ''} rejected at family-wise "
-                  f"alpha = {alpha:g}.")
+        status = f"FAIL: {n_fail} comparison{'s' if n_fail > 1 else ''} rejected at family-wise alpha = {alpha:g}"
     else:
-        status = f"OK: no tested comparison is rejected at family-wise alpha = {alpha:g}."
-    items = [f"Comparisons: {counts['comparisons']} in {counts['checks']} checks: "
-             f"{verdict_counts_text(counts)}."]
+        status = f"OK: no tested comparison is rejected at family-wise alpha = {alpha:g}"
+    items = [f"**{counts['comparisons']} comparisons in {counts['checks']} check{'' if counts['checks'] == 1 else 's'}**: {verdict_counts_text(counts)}. "
+             "A *check* is one unit of the run (a Gaussian, a seed claim, a network) and a *comparison* one "
+             "Monte Carlo estimate against its theory value."]
     worst = counts["worst"]
     if worst is None:
         items.append("Worst |z|: no tested comparison.")
     else:
-        items.append(f"Worst |z| among tested comparisons: {fmt_z(worst['abs_z'])} at `{worst['check']}` "
+        items.append(f"**Worst |z| {fmt_z(worst['abs_z'])}** among tested comparisons, at `{worst['check']}` "
                      f"{worst['quantity']} {worst['index']} (z = {fmt_z(worst['z'])}, "
-                     f"p_holm = {fmt_p(worst['p_holm'])}, {MD_VERDICT.get(worst['verdict'], worst['verdict'])}).")
-    items.append(f"Holm alpha = {alpha:g} over the {counts['holm_family']} comparisons that were tested; a "
-                 f"normal-reference row needs |z| > {fmt_z(counts['holm_critical_z'])} to fail.")
+                     f"p_holm = {fmt_p(worst['p_holm'])}, {MD_VERDICT.get(worst['verdict'], worst['verdict'])}); "
+                     f"a normal-reference row needs |z| > {fmt_z(counts['holm_critical_z'])} to fail.")
     if counts["failing_checks"]:
         items.append("Failing checks: " + ", ".join(f"`{c}` ({n})" for c, n in counts["failing_checks"].items())
                      + ".")
+    return [Heading("Summary"), Text(status, css="status " + ("fail" if n_fail else "ok")), Bullets(items)]
+
+
+def _rules_blocks(counts: dict, alpha: float) -> list:
     rules = [
         "**z and p**: z = (estimate − theory) / SE; p is two-sided, from the normal distribution when the SE "
         "has an exact form (`dof` = inf), and from Student's t with `dof` degrees of freedom when the SE is "
         "estimated from `dof` + 1 independent replicates.",
-        "**Holm**: one step-down correction across the whole run (not per check), so a correct build fails a "
-        "run with probability at most alpha; a row fails when its adjusted p (`p_holm`) is below alpha.",
+        f"**Holm**: one step-down correction across the whole run (not per check), here over the "
+        f"{counts['holm_family']} tested comparisons, so a correct build fails a run with probability at most "
+        f"alpha = {alpha:g}; a row fails when its adjusted p (`p_holm`) is below alpha.",
         f"**underpowered** = fewer than {MIN_EFFECTIVE} informative samples, not tested (neither pass nor "
         "fail, and outside the Holm family).",
-        "**seed-erratum** = a seed's formula as written, rejected by the data: the document is wrong, not the "
-        "build, so it does not fail the run.",
         "**finite-width** = a mean-field row whose predicted 1/n finite-width shift exceeds "
         f"{FINITE_WIDTH_SE_FRACTION:g} of its SE: mean-field cannot be expected to match at this width, so the "
         "row is shown but not tested (outside the Holm family, never a pass); the NLO row beside it is tested.",
+        "**seed-erratum** = a formula of the source documents (seeds 000-004) as written, rejected by the data: "
+        "the document is wrong, not the build, so it does not fail the run.",
     ]
-    return [Heading("Summary"), Text(status, css="status " + ("fail" if n_fail else "ok")),
-            Bullets(items), Text("How to read the verdicts:"), Bullets(rules)]
+    definitions = {"title": "What is compared", "verdict": "", "facts": {}, "formulas": {
+        "z-score": r"z = (\hat\theta - \theta) / \mathrm{SE}(\hat\theta)",
+        "forward variance (q-map)": r"q^{l} = \sigma_w^2\,\mathbb{E}[\phi(z^{l-1})^2] + \sigma_b^2",
+        "gradient variance": r"\tilde q^{l} = \sigma_w^2\,\mathbb{E}[\phi'(z^{l})^2]\,\tilde q^{l+1}",
+        "correlation (c-map)": r"c^{l} = q_{ab}^{l} / q^{l}",
+    }}
+    return [Heading("How to read the verdicts"), Bullets(rules), Cards([definitions])]
 
 
 def _errata_blocks(errata) -> list:
-    blocks = [Heading("Seed errata")]
+    blocks = [Heading("Errata of the source documents (seeds 000-004)")]
     if is_empty(errata):
         return blocks + [Text("No seed claims were tested in this run.")]
 
@@ -97,17 +120,21 @@ def _errata_blocks(errata) -> list:
         f"(statements and theory-level claims, whose Monte Carlo evidence, where any, is in the MLP checks"
         + (f"; and {unresolved} slip(s) too small for this run's Monte Carlo to resolve: another seed or "
            "a larger suite may or may not reject them" if unresolved else "")
-        + "). Each row puts the seed's formula as written beside the corrected one; each z is "
-        "(Monte Carlo − value) / SE."))
-    shown = format_frame(errata, ["claim", "seed", "section", "as_written", "corrected", "seed_value",
-                                   "correct_value", "z_seed", "z_correct", "verdict", "refuted_by"])
-    shown.insert(7, "MC estimate ± SE", [fmt_pm(e, s) for e, s in zip(errata["estimate"], errata["stderr"])])
-    if "note" in errata:
-        shown["why"] = errata["note"].fillna("").astype(str).to_numpy()
-    shown = shown.rename(columns={"as_written": "as written", "seed_value": "seed value",
-                                  "correct_value": "correct value", "z_seed": "z (seed)",
-                                  "z_correct": "z (corrected)", "refuted_by": "refuted by"})
-    return blocks + [Table(shown)]
+        + "). Each card puts the seed's formula as written beside the corrected one; each z is "
+        "(Monte Carlo − value) / SE. Claims the data cannot tell apart are in report.csv."))
+    cards = []
+    for _, e in errata.iterrows():
+        cards.append({
+            "title": f"`{e['claim']}`, seed {e['seed']}, {e['section']}",
+            "verdict": str(e["verdict"]),
+            "formulas": {"as written": str(e["as_written"]), "corrected": str(e["corrected"])},
+            "facts": {"values (seed / corrected)": f"{fmt_num(e['seed_value'])} / {fmt_num(e['correct_value'])}",
+                      "MC estimate ± SE": fmt_pm(e["estimate"], e["stderr"]),
+                      "z (seed / corrected)": f"{fmt_z(e['z_seed'])} / {fmt_z(e['z_correct'])}",
+                      "refuted by": str(e["refuted_by"]),
+                      "why": "" if "note" not in e or pd.isna(e["note"]) else str(e["note"])},
+        })
+    return blocks + [Cards(cards)]
 
 
 def _figure_blocks(outcomes, have_matplotlib: bool) -> list:
@@ -273,10 +300,33 @@ def write_report(result, out_dir) -> dict[str, Path]:
     run = {"env": env, "timings": timings, "alpha": result.alpha, "summary": counts, "figures": figures}
     paths["json"].write_text(json.dumps(_json_safe(run), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
-    blocks = (_title_blocks(env) + _summary_blocks(counts, result.alpha) + _errata_blocks(result.errata)
-              + _figure_blocks(outcomes, mpl is not None) + _check_blocks(table, timings)
-              + _info_blocks(getattr(result, "info", None)) + _environment_blocks(env) + _timing_blocks(timings, env))
+    blocks = _report_blocks(result, counts, outcomes, mpl is not None)
     paths["md"].write_text(render_markdown(blocks), encoding="utf-8")
-    title = " ".join(["mcbench validation report"] + [str(env[k]) for k in ("suite", "finished") if env.get(k)])
-    paths["html"].write_text(render_html(blocks, title), encoding="utf-8")
+    paths["html"].write_text(render_html(blocks, _report_title(env)), encoding="utf-8")
     return paths
+
+
+def _report_title(env: dict) -> str:
+    kind = "check" if env.get("command") == "check" else "validation"
+    return " ".join([f"mcbench {kind} report"] + [str(env[k]) for k in ("suite", "network", "finished") if env.get(k)])
+
+
+def _report_blocks(result, counts: dict, outcomes, have_matplotlib: bool) -> list:
+    env, timings = dict(result.env or {}), dict(result.timings or {})
+    return (_title_blocks(env) + _summary_blocks(counts, result.alpha) + _figure_blocks(outcomes, have_matplotlib)
+            + _errata_blocks(result.errata) + _rules_blocks(counts, result.alpha) + _check_blocks(result.table, timings)
+            + _info_blocks(getattr(result, "info", None)) + _environment_blocks(env) + _timing_blocks(timings, env))
+
+
+def report_html(result) -> str:
+    """The self-contained ``report.html`` of ``result`` (as :func:`write_report` writes it), as text.
+
+    Figures are drawn in memory and embedded; nothing is written.
+    """
+    mpl = load_matplotlib()
+    outcomes = render_figures(result, None, mpl) if mpl is not None else []
+    blocks = _report_blocks(result, summary_counts(result.table, result.alpha), outcomes, mpl is not None)
+    return render_html(blocks, _report_title(dict(result.env or {})))
+
+
+register_html_renderer(report_html)  # Comparison.to_html (the validation layer cannot import this one)

@@ -7,8 +7,10 @@ theory (:func:`mcbench.theory.mlp_propagation`) and the Monte Carlo
 
 from mcbench.spec.activations import (
     Activation,
+    abrelu,
     activation_names,
     get_activation,
+    leaky_relu,
     linear,
     register_activation,
 )
@@ -18,9 +20,11 @@ __all__ = [
     "INIT_SCHEMES",
     "Activation",
     "MLPSpec",
+    "abrelu",
     "activation_names",
     "get_activation",
     "init_variance",
+    "leaky_relu",
     "linear",
     "register_activation",
     "uniform_bound",

@@ -45,6 +45,16 @@ def _d_relu(x, a, b):
 
 
 @jit
+def _piecewise_linear(x, a, b):
+    return b * x if x > 0 else a * x
+
+
+@jit
+def _d_piecewise_linear(x, a, b):
+    return b if x > 0 else a
+
+
+@jit
 def _tanh(x, a, b):
     return math.tanh(x)
 
@@ -148,9 +158,10 @@ class Activation:
     ``phi(x, a, b)`` and ``dphi(x, a, b)`` are Numba ``@njit`` scalar functions;
     ``a`` and ``b`` are two float parameters (``linear`` uses them as
     alpha and beta in alpha*x + beta, ``elu`` uses ``a`` as its alpha; others
-    ignore them). ``kind`` tells the theory which closed forms apply
-    (``"relu"``, ``"linear"``, ``"erf"``) or ``"generic"`` for Gauss-Hermite
-    quadrature.
+    ignore them; ``piecewise_linear`` uses them as the slopes a x for x < 0,
+    b x for x > 0). ``kind`` tells the theory which closed forms apply
+    (``"relu"``, ``"linear"``, ``"erf"``, ``"piecewise_linear"``) or
+    ``"generic"`` for adaptive quadrature.
     """
 
     name: str
@@ -202,6 +213,8 @@ def _apply(fn, x, a, b):
 
 
 _ACTIVATIONS: dict[str, Activation] = {}
+#: Values of ``Activation.kind``: which closed forms the theory may use.
+KINDS = ("generic", "relu", "linear", "erf", "piecewise_linear")
 
 _SCALAR_SIGNATURE = types.float64(types.float64, types.float64, types.float64)
 _C_FUNCTIONS: dict = {}
@@ -209,7 +222,11 @@ _C_FUNCTIONS: dict = {}
 
 def _c_function(fn):
     if fn not in _C_FUNCTIONS:
-        _C_FUNCTIONS[fn] = cfunc(_SCALAR_SIGNATURE, cache=True)(fn.py_func)
+        try:
+            _C_FUNCTIONS[fn] = cfunc(_SCALAR_SIGNATURE, cache=True)(fn.py_func)
+        except Exception:  # noqa: BLE001 -- defined in a REPL, notebook, doctest or a run-as-script file:
+            # no file to cache beside, or a cache entry whose module cannot be imported again
+            _C_FUNCTIONS[fn] = cfunc(_SCALAR_SIGNATURE, cache=False)(fn.py_func)
     return _C_FUNCTIONS[fn]
 
 
@@ -223,13 +240,45 @@ def register_activation(name, phi, dphi, *, a=0.0, b=0.0, kind="generic", odd=Fa
         kernels, so they must be Numba-compilable.
     a, b : float
         Default parameters passed to phi and dphi.
-    kind : {"generic", "relu", "linear", "erf"}
+    kind : {"generic", "relu", "linear", "erf", "piecewise_linear"}
         Which closed forms the theory may use; "generic" means quadrature.
     odd : bool
         Whether phi(-x) = -phi(x) (used only for reporting).
+
+    Returns
+    -------
+    Activation
+        The registered activation; ``MLPSpec(..., activation=name)`` finds it.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is empty or already registered (without ``overwrite``), or
+        ``kind`` is unknown.
+    TypeError
+        ``phi`` or ``dphi`` is not a Numba ``@njit`` function.
+
+    Examples
+    --------
+    A clipped ReLU, min(max(x, 0), 6), with its derivative (1 on (0, 6)):
+
+    >>> from numba import njit
+    >>> import mcbench
+    >>> @njit
+    ... def relu6(x, a, b):
+    ...     return min(max(x, 0.0), 6.0)
+    >>> @njit
+    ... def d_relu6(x, a, b):
+    ...     return 1.0 if 0.0 < x < 6.0 else 0.0
+    >>> act = mcbench.register_activation("relu6_doc", relu6, d_relu6, overwrite=True)
+    >>> spec = mcbench.MLPSpec([16, 16, 16], "relu6_doc", "he_normal")
+    >>> [float(v) for v in act([-1.0, 3.0, 9.0])]
+    [0.0, 3.0, 6.0]
     """
     if not isinstance(name, str) or not name:
         raise ValueError("activation name must be a non-empty string")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
     if name in _ACTIVATIONS and not overwrite:
         raise ValueError(f"activation {name!r} is already registered (pass overwrite=True to replace it)")
     for label, fn in (("phi", phi), ("dphi", dphi)):
@@ -255,6 +304,12 @@ for _name, _phi, _dphi, _kind, _odd, _a in [
 ]:
     register_activation(_name, _phi, _dphi, a=_a, kind=_kind, odd=_odd)
 
+#: The piecewise-linear family behind :func:`abrelu` and :func:`leaky_relu`. It is deliberately not
+#: in the registry (:func:`activation_names`), so ``validate``'s catalogue, one mean-field check per
+#: registered activation, and its report.csv are unchanged by it.
+_PIECEWISE_LINEAR = Activation("leaky_relu", _piecewise_linear, _d_piecewise_linear, 0.01, 1.0,
+                               "piecewise_linear", False)
+
 
 def get_activation(activation) -> Activation:
     """Look up an activation by name (or pass an :class:`Activation` through)."""
@@ -275,3 +330,57 @@ def activation_names() -> list[str]:
 def linear(alpha=1.0, beta=0.0) -> Activation:
     """The activation alpha*x + beta (seed 001's check of a linear activation)."""
     return _ACTIVATIONS["linear"].with_params(alpha, beta)
+
+
+def abrelu(a: float, b: float) -> Activation:
+    """The piecewise-linear activation phi(x) = a x for x < 0, b x for x > 0.
+
+    ``abrelu(0, 1)`` is ReLU and ``abrelu(s, 1)`` the leaky ReLU of slope s;
+    ``abrelu(-1, 1)`` is |x|. The theory uses closed forms (Gaussian
+    integrals of piecewise-linear functions, :mod:`mcbench.theory.gaussian`).
+
+    Parameters
+    ----------
+    a, b : float
+        Slopes for x < 0 and x > 0 (finite).
+
+    Returns
+    -------
+    Activation
+        Named ``leaky_relu``, kind ``"piecewise_linear"``, with these slopes
+        (pass it as ``MLPSpec(widths, abrelu(a, b), ...)``; it is not
+        looked up by name).
+
+    Examples
+    --------
+    >>> from mcbench.spec import abrelu
+    >>> [float(v) for v in abrelu(-0.5, 2.0)([-2.0, 3.0])]
+    [1.0, 6.0]
+    """
+    for label, value in (("a", a), ("b", b)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{label} must be a finite real number, got {value!r}")
+    return _PIECEWISE_LINEAR.with_params(a, b)
+
+
+def leaky_relu(slope: float = 0.01) -> Activation:
+    """Leaky ReLU, phi(x) = slope x for x < 0 and x for x > 0: ``abrelu(slope, 1)``.
+
+    Parameters
+    ----------
+    slope : float
+        Slope for x < 0 (finite).
+
+    Returns
+    -------
+    Activation
+
+    Examples
+    --------
+    >>> from mcbench.spec import leaky_relu
+    >>> float(leaky_relu(0.1)([-1.0])[0])
+    -0.1
+    """
+    if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not math.isfinite(slope):
+        raise ValueError(f"slope must be a finite real number, got {slope!r}")
+    return abrelu(slope, 1.0)

@@ -155,6 +155,8 @@ class MLPSpec:
         act = self.activation.name
         if act == "linear":
             act = f"linear({self.activation.a:g},{self.activation.b:g})"
+        elif self.activation.kind == "piecewise_linear":
+            act = f"abrelu({self.activation.a:g},{self.activation.b:g})"
         return f"{act}/{init}/{'x'.join(map(str, self.widths[:2]))}..x{self.depth}"
 
 

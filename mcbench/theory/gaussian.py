@@ -45,6 +45,23 @@ Closed forms are used where they exist (``Activation.kind``):
   (the last is the Gaussian integral E[exp(-x^T x)] for x ~ N(mu, S)).
   E[erf(z)^2] is the cross moment at q12 = q1 = q2 = v.
 
+* ``"piecewise_linear"`` (phi(x) = a x for x < 0, b x for x > 0; leaky ReLU
+  and |x| are special cases): phi = b relu(z) - a relu(-z), and the two
+  pieces never overlap, so with p = Phi(m/sd)
+
+      E[phi(z)]            = b E[relu(z)] - a E[relu(-z)],
+      E[phi(z)^2]          = b^2 E[relu(z)^2] + a^2 E[relu(-z)^2],
+      E[phi'(z)]           = b p + a (1 - p),   E[phi'(z)^2] = b^2 p + a^2 (1 - p),
+      E[(z - m) phi phi']  = v (b^2 p + a^2 (1 - p))   (Stein's lemma),
+      E[phi(u) phi(v)]     = sum over sign pairs (s, t) in {+1, -1}^2 of
+                             w_s w_t E[relu(s u) relu(t v)],  w_+ = b, w_- = -a,
+      E[phi'(u) phi'(v)]   = sum of the same four sign pairs, with weights
+                             b^2, ab, ab, a^2, of P(s u > 0, t v > 0),
+
+  where (s u, t v) is Gaussian with means (s m1, t m2) and covariance
+  s t q12: the generalised arc-cosine kernel (Cho & Saul 2009 is the case
+  a = 0, b = 1, m = 0).
+
 Everything else is adaptive composite Gauss-Legendre quadrature in the
 standardised variable x = (z - m) / sd over [-40, 40] (outside it the normal
 density is below 1e-347 and underflows), with a breakpoint at the image of
@@ -263,6 +280,17 @@ def _closed_1d(act: Activation, fn: str, m: float, v: float):
         a, b = act.a, act.b
         return {"phi": a * m + b, "phi2": (a * m + b) ** 2 + a * a * v, "dphi": a,
                 "dphi2": a * a, "z_phi_dphi": a * a * v}[fn]
+    if act.kind == "piecewise_linear":
+        a, b = act.a, act.b
+        p = norm_cdf_scalar(m / sd)
+        if fn == "phi":
+            return b * float(relu_mean_1d(m, sd)) - a * float(relu_mean_1d(-m, sd))
+        if fn == "phi2":
+            return b * b * float(relu_second_moment_1d(m, sd)) + a * a * float(relu_second_moment_1d(-m, sd))
+        if fn == "dphi":
+            return b * p + a * (1.0 - p)
+        slope2 = b * b * p + a * a * (1.0 - p)
+        return v * slope2 if fn == "z_phi_dphi" else slope2
     if act.kind == "erf":
         if fn == "phi":
             return math.erf(m / math.sqrt(1.0 + 2.0 * v))
@@ -275,6 +303,25 @@ def _closed_1d(act: Activation, fn: str, m: float, v: float):
         if m == 0.0:  # "z_phi_dphi"
             return v * 4.0 / math.pi / ((1.0 + 2.0 * v) * math.sqrt(1.0 + 4.0 * v))
     return None
+
+
+def _piecewise_linear_pair(a, b, fn, m1, m2, q1, q2, c) -> float:
+    """E[f(u) f(v)] for phi = a x (x < 0), b x (x > 0): four sign-flipped relu terms (module docstring)."""
+    s1, s2 = math.sqrt(q1), math.sqrt(q2)
+    q12 = c * s1 * s2
+    total = 0.0
+    for s in (1.0, -1.0):
+        for t in (1.0, -1.0):
+            if fn == "dphi":
+                weight = (b if s > 0 else a) * (b if t > 0 else a)
+                if weight != 0.0:
+                    total += weight * bvn_cdf_scalar(s * m1 / s1, t * m2 / s2, s * t * c)
+                continue
+            weight = (b if s > 0 else -a) * (b if t > 0 else -a)
+            if weight != 0.0:
+                mean, cov = relu_moments([s * m1, t * m2], [[q1, s * t * q12], [s * t * q12, q2]])
+                total += weight * float(cov[0, 1] + mean[0] * mean[1])
+    return total
 
 
 def _erf_cross(m1, m2, q1, q2, q12) -> float:
@@ -299,6 +346,8 @@ def _closed_pair(act: Activation, fn: str, m1, m2, q1, q2, c):
     if act.kind == "linear":
         a, b = act.a, act.b
         return (a * m1 + b) * (a * m2 + b) + a * a * q12 if fn == "phi" else a * a
+    if act.kind == "piecewise_linear":
+        return _piecewise_linear_pair(act.a, act.b, fn, m1, m2, q1, q2, c)
     if act.kind == "erf":
         if fn == "phi":
             return _erf_cross(m1, m2, q1, q2, q12)

@@ -20,6 +20,12 @@ Rules
   samples carried information about it (for ReLU moments: samples where the
   coordinate was positive). Its sampling distribution is then too skewed for
   a normal tail at Holm-corrected levels, so it is neither passed nor failed.
+* An estimate is ``finite-width`` when the theory it is compared with is
+  known not to hold at the network's width: a mean-field (infinite-width)
+  value whose predicted finite-width shift exceeds a stated fraction of the
+  standard error (:mod:`mcbench.validation.compare`). The caller marks such
+  rows (verdict ``"finite-width"`` before :func:`finalize`); like
+  ``underpowered`` they are kept outside the Holm family and never read pass.
 * Seed claims (formulas as written in the seed documents) are tested like any
   other theory value; one that is rejected gets the verdict ``seed-erratum``
   rather than ``fail``: it is the document that is wrong, not the build.
@@ -147,7 +153,7 @@ def finalize(frames, alpha=DEFAULT_ALPHA):
     rejected = table["p_holm"] < alpha
     table["verdict"] = np.select(
         [beyond, under, rejected & table["seed_claim"], rejected],
-        ["finite-width", "underpowered", "seed-erratum", "fail"],
+        [FINITE_WIDTH, "underpowered", "seed-erratum", "fail"],
         default="pass",
     )
     return table
@@ -156,7 +162,11 @@ def finalize(frames, alpha=DEFAULT_ALPHA):
 # ------------------------------------------------------------- run summary ---
 
 #: Every verdict a comparison row can get.
-VERDICTS = ("pass", "fail", "seed-erratum", "underpowered", "finite-width")
+#: Rows whose theory is not expected to match at this width; set by the caller, see :func:`finalize`.
+FINITE_WIDTH = "finite-width"
+#: Verdicts of rows outside the Holm family (not tested).
+UNTESTED = ("underpowered", FINITE_WIDTH)
+VERDICTS = ("pass", "fail", "seed-erratum", "underpowered", FINITE_WIDTH)
 #: Verdicts of rows z-tested against the build's theory. Seed claims are tested
 #: too, but they judge a document, so they stay out of "worst |z|" and the histogram.
 TESTED = ("pass", "fail")
@@ -209,8 +219,9 @@ def summary_counts(table: pd.DataFrame, alpha: float | None = None) -> dict:
     -------
     dict
         ``comparisons``, ``checks``, one count per verdict (``pass``, ``fail``,
-        ``seed-erratum``, ``underpowered``), ``other`` (rows with none of these),
-        ``holm_family`` (rows Holm corrected over: all but underpowered), ``ok``
+        ``seed-erratum``, ``underpowered``, ``finite-width``), ``other`` (rows
+        with none of these), ``holm_family`` (rows Holm corrected over: all but
+        underpowered and finite-width), ``ok``
         (no fail), ``failing_checks`` (check -> fails) and ``worst``: the tested
         (pass/fail) row with the largest |z|, as a dict, or None.
     """
@@ -218,7 +229,7 @@ def summary_counts(table: pd.DataFrame, alpha: float | None = None) -> dict:
     counts = {"comparisons": int(len(table)), "checks": int(table["check"].nunique()) if len(table) else 0}
     counts.update({v: int((verdict == v).sum()) for v in VERDICTS})
     counts["other"] = counts["comparisons"] - sum(counts[v] for v in VERDICTS)
-    counts["holm_family"] = int((~verdict.isin(("underpowered", "finite-width"))).sum())
+    counts["holm_family"] = int((~verdict.isin(UNTESTED)).sum())
     counts["ok"] = counts["fail"] == 0
     fails = table[verdict == "fail"] if len(table) else table
     counts["failing_checks"] = {str(k): int(n) for k, n in fails.groupby("check", sort=False).size().items()} \
