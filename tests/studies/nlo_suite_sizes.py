@@ -16,27 +16,8 @@ import time
 
 import numpy as np
 
-from mcbench import MLPSpec
-from mcbench.validation.checks_mlp import nlo_comparison
-
-CASES = {
-    "tanh": ("tanh", "xavier_normal", "zero"),
-    "tanh-chaotic": ("tanh", 1.5, ("normal", 0.1)),
-    "erf": ("erf", "xavier_normal", "zero"),
-    "gelu-he": ("gelu", "he_normal", "zero"),
-    "relu-he": ("relu", "he_normal", "zero"),
-    "relu-he-bias": ("relu", "he_normal", ("normal", 0.1)),
-    "scaled_sigmoid": ("scaled_sigmoid", "xavier_normal", "zero"),
-}
-
-
-def spec_of(case, width, depth):
-    act, init, bias = CASES[case]
-    widths = [width] * (depth + 1)
-    if isinstance(init, float):
-        return MLPSpec(widths, act, weight_var=init / width, bias=bias)
-    return MLPSpec(widths, act, init, bias=bias)
-
+from mcbench.config import NLO_CASES as CASES
+from mcbench.validation.checks_mlp import nlo_comparison, nlo_spec
 
 def main():
     ap = argparse.ArgumentParser()
@@ -48,7 +29,7 @@ def main():
     args = ap.parse_args()
     for case, depth, width in itertools.product(args.cases, args.depths, args.widths):
         start = time.perf_counter()
-        rows, _, _ = nlo_comparison(f"{case}-w{width}-d{depth}", spec_of(case, width, depth), args.networks,
+        rows, _, _ = nlo_comparison(f"{case}-w{width}-d{depth}", nlo_spec(case, width, depth), args.networks,
                                     args.inputs, np.random.SeedSequence(1))
         worst = {r["quantity"].iloc[0]: float(np.nanmax(np.abs(r["z"]))) if np.isfinite(r["z"]).any() else np.nan
                  for r in rows}
