@@ -275,13 +275,20 @@ def cmd_validate(args) -> int:
     with atomic_directory(out) as tmp:
         result = run_validation(args.suite, seed=args.seed, threads=args.threads, quiet=args.quiet,
                                 alpha=alpha, only=args.only)
-        write_report(result, tmp)
+        paths = write_report(result, tmp)
     summary = per_check_summary(result.table)
     print(summary.to_string(index=False) if len(summary) else
           "no comparison rows: the selected checks set seed formulas side by side (see the errata table)")
     print(format_summary_line(summary_counts(result.table)))
-    print(f"report: {out / 'report.md'} (also report.html, report.csv, figures, run.json)")
+    _print_report_location(out, paths)
     return 0 if result.ok else 1
+
+
+def _print_report_location(out, paths, suffix: str = "") -> None:
+    """Where the report is, and a note when its figures were skipped (no matplotlib)."""
+    if not any(str(k).startswith("fig_") for k in paths):
+        print("figures skipped (pip install 'mcbench[plot]')")
+    print(f"report: {out / 'report.html'} (also report.md, report.csv, figures, run.json){suffix}")
 
 
 def list_checks(only=None, suite=None) -> int:
@@ -381,10 +388,7 @@ def cmd_check(args) -> int:
     print("worst |z|: " + ("no tested comparison" if worst is None else
                            f"{worst['abs_z']:.2f} ({worst['quantity']} at layer {worst['index']}, "
                            f"p_holm {worst['p_holm']:.2g}, {worst['verdict']})"))
-    if not any(k.startswith("fig_") for k in paths):
-        print("figures skipped (pip install 'mcbench[plot]')")
-    print(f"report: {out / 'report.html'} (also report.md, report.csv, figures, run.json); "
-          f"wall time {time.perf_counter() - start:.1f} s")
+    _print_report_location(out, paths, f"; wall time {time.perf_counter() - start:.1f} s")
     return 0 if result.ok else 1
 
 
