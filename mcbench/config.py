@@ -145,8 +145,18 @@ BENCHMARK_THREADS = 2
 PROFILE_CHILD_TIMEOUT = 600
 #: Unaccounted share (negative: the phases alone took longer than the kernel) below which the profile warns.
 NEGATIVE_UNACCOUNTED_WARNING = -0.10
-#: Slowdown factor of a kernel's median time that nightly flags (with non-overlapping ranges).
+#: Nightly's regression rule (mcbench/perf/nightly.py): the drop of a kernel's median fraction of
+#: limit (or rise of its median seconds) a flag needs ...
 NIGHTLY_FACTOR = 1.2
+#: ... the family-wise level of the one-sided Mann-Whitney tests, Holm-corrected over the kernels ...
+NIGHTLY_ALPHA = 0.01
+#: ... and the timing rounds per kernel (kernel, then its limit). With 7 rounds the smallest exact
+#: one-sided p-value is 1/3432, so Holm over the 8 nightly kernels can still reject at 0.01 with
+#: one of the 49 round pairs out of order.
+NIGHTLY_ROUNDS = 7
+#: Cores kept busy by other processes (in the baseline or the new run) above which a nightly flag is
+#: only ``SLOWER?``, not counted as a regression.
+NIGHTLY_BUSY_CORES = BUSY_CORES_WARNING
 
 # ------------------------------------------------------------------- problems ---
 
