@@ -145,8 +145,9 @@ def time_kernels(problems=NIGHTLY_PROBLEMS, repeat=NIGHTLY_ROUNDS, progress=None
     repeat : int
         Rounds. Each round times the kernel (one timing of at least
         ``min_seconds``, :func:`mcbench.perf.timing.time_calls`) and then its
-        limit (at least :data:`mcbench.config.LIMIT_MIN_SECONDS`), so the two
-        timings behind a fraction lie a fraction of a second apart.
+        limit (for at least as long as the kernel's timing took), so the two
+        timings behind a fraction lie a fraction of a second apart and span
+        the same time.
     progress : Progress, optional
     threads : int, optional
         Numba threads (default: the current setting).
@@ -187,7 +188,9 @@ def time_kernels(problems=NIGHTLY_PROBLEMS, repeat=NIGHTLY_ROUNDS, progress=None
                     record = {"kernel": label, "round": r, "seconds": t, "throughput": rate, "unit": unit,
                               "limit": kind, "limit_rate": math.nan, "fraction": math.nan}
                     if limit is not None:
-                        t_limit = float(time_calls(limit[0], 1, LIMIT_MIN_SECONDS)[0])
+                        # As long as the kernel's timing, so that both average the machine's state
+                        # over the same span (a 20 ms limit timing on a shared machine swings 10x).
+                        t_limit = float(time_calls(limit[0], 1, max(LIMIT_MIN_SECONDS, t))[0])
                         record["limit_rate"] = limit[1] / t_limit
                         record["fraction"] = rate / record["limit_rate"]
                         fractions.append(record["fraction"])
