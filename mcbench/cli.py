@@ -9,6 +9,7 @@ import importlib.util
 import time
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,25 @@ from mcbench.config import (
     CHECK_PILOT_NETWORKS,
     CHECK_WORK,
     DEFAULT_ALPHA,
+    NIGHTLY_ALPHA,
+    NIGHTLY_BUSY_CORES,
     NIGHTLY_FACTOR,
+    NIGHTLY_ROUNDS,
     PROFILE_NORMALS,
     PROFILE_PROBLEMS,
     SUITE_DURATIONS,
     SUITES,
 )
-from mcbench.env import utc_now
-from mcbench.perf.nightly import nightly, select_problems
+from mcbench.env import provenance, utc_now
+from mcbench.perf.nightly import (
+    DASHBOARD_NAME,
+    EXIT_REGRESSION,
+    EXIT_VALIDATION_FAILED,
+    HISTORY_NAME,
+    nightly,
+    refresh_dashboard,
+    select_problems,
+)
 from mcbench.perf.profile import main as profile_main
 from mcbench.report import format_summary_line, write_report
 from mcbench.mc import mlp_propagation as mc_mlp
@@ -48,20 +60,27 @@ against closed-form theory (and against the seed documents' formulas as
 written), with a standard error on every estimate and Holm-corrected verdicts.
 """
 
-EPILOG = """\
+EXIT_USAGE = 2
+#: An unexpected exception: its traceback is printed, and the code differs from every verdict's.
+EXIT_CRASH = 4
+
+EPILOG = f"""\
 examples:
   mcbench validate                      quick validation (~30 s; the first run compiles ~1 min more),
                                         report in results/
   mcbench validate --suite nightly      larger Monte Carlo sizes (~1.5 min)
   mcbench nightly --out results/        validation + kernel timings + history + regression flags
+  mcbench history --out results/        redraw results/history.html from results/history.csv
   mcbench profile relu_moments --d 64   where the time goes in one kernel
   mcbench check --widths 784,512x20,10 --activation tanh --init xavier_normal --bias normal:0.05
                                         your network: Monte Carlo against theory, layer by layer
 
-exit codes: 0 all verdicts pass (seed errata and underpowered rows included);
-            1 a failing comparison (or, for nightly, a new failure / slower kernel);
-            2 bad command-line arguments;
-            130 / 143 interrupted (Ctrl-C) / terminated (SIGTERM): no partial output is left.
+exit codes: 0 all verdicts pass (seed errata and underpowered rows included), no kernel regressed;
+            {EXIT_VALIDATION_FAILED} a validation comparison failed;
+            {EXIT_USAGE} usage or input error (bad arguments, an unusable --out, a damaged history);
+            {EXIT_REGRESSION} nightly: a kernel regressed (flagged SLOWER; SLOWER? on a busy machine does not count);
+            130 / 143 interrupted (Ctrl-C) / terminated (SIGTERM): no partial output is left;
+            anything else a crash ({EXIT_CRASH}: an unexpected error, traceback printed).
 """
 
 
@@ -150,7 +169,7 @@ def profile_params(args) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcbench", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"mcbench {__version__}")
+    parser.add_argument("--version", action="version", version=f"mcbench {__version__} ({provenance()})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     v = sub.add_parser(
@@ -175,20 +194,31 @@ def build_parser() -> argparse.ArgumentParser:
     n = sub.add_parser(
         "nightly", help="validation + kernel timings into results/, with regression flags",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run the nightly validation suite and time each hot kernel; write\n"
-                    "OUT/<UTC time>_<commit>/ atomically and append to OUT/history.csv. Compare with the\n"
-                    "previous run on this machine: flag a kernel whose median time grew by more than\n"
-                    "--factor with non-overlapping ranges across repeats, and any new failing check.\n"
-                    "Exit code 1 if anything is flagged.\n\n"
-                    "cron:  30 2 * * *  cd /path/to/mcbench && mcbench nightly --out results/ --quiet",
+        description="Run the nightly validation suite and time each hot kernel interleaved with its\n"
+                    "machine limit, round by round; write OUT/<UTC time>_<commit>/ atomically, append to\n"
+                    "OUT/history.csv and redraw OUT/history.html. A kernel is flagged SLOWER when its median\n"
+                    "fraction of limit (theory kernels: median seconds) worsened by more than --factor, a\n"
+                    "one-sided Mann-Whitney test of the per-round values rejects at --alpha (Holm over the\n"
+                    "kernels), and the drop exceeds the noise between the previous two runs. On a busy\n"
+                    "machine (--busy-cores) a flag is SLOWER? and does not count (see docs/cli.md).\n\n"
+                    "cron:  30 2 * * *  cd /path/to/mcbench && python -m mcbench nightly --out results/ --quiet",
+        epilog="exit codes:" + EPILOG.split("exit codes:")[1],
     )
     n.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     n.add_argument("--compare-to", default=None, help="run id in the history to compare with "
                                                       "(default: the latest run on this machine)")
     n.add_argument("--factor", type=float, default=NIGHTLY_FACTOR,
-                   help=f"slowdown factor that flags a kernel (default {NIGHTLY_FACTOR})")
-    n.add_argument("--repeat", type=_positive_int, default=5, help="timing repeats per kernel (default 5)")
+                   help=f"slowdown of the median fraction of limit that a flag needs (default {NIGHTLY_FACTOR})")
+    n.add_argument("--alpha", type=float, default=NIGHTLY_ALPHA,
+                   help=f"level of the Mann-Whitney tests, Holm over the kernels (default {NIGHTLY_ALPHA})")
+    n.add_argument("--busy-cores", type=float, default=NIGHTLY_BUSY_CORES,
+                   help="cores busy with other processes (baseline or this run) above which a flag is only "
+                        f"SLOWER? (default {NIGHTLY_BUSY_CORES})")
+    n.add_argument("--repeat", type=_positive_int, default=NIGHTLY_ROUNDS,
+                   help=f"timing rounds per kernel, each the kernel then its limit (default {NIGHTLY_ROUNDS})")
     _add_run_options(n, "nightly", "validation suite to run (default nightly)")
+    n.add_argument("--skip-validation", action="store_true",
+                   help="time the kernels only (e.g. to rerun a SLOWER? flag on a quiet machine)")
     n.add_argument("--kernels", default=None,
                    help="time only kernels whose name contains this text (default: all)")
     _add_common(n)
@@ -228,6 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=None,
                    help="output folder, must not exist (default: results/check-UTCSTAMP)")
     _add_common(c)
+    h = sub.add_parser(
+        "history", help="draw the nightly history as one offline HTML page",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="From OUT/history.csv draw, per kernel, throughput and fraction of limit against the run\n"
+                    "(min-max band of the rounds, SLOWER flags marked); per check family the worst |z| and the\n"
+                    "first run where a check began to fail; and list the regressions, newest first. Figures\n"
+                    "need matplotlib (pip install 'mcbench[plot]'); without it the page has the tables only.",
+    )
+    h.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    h.add_argument("--html", type=Path, default=None, help=f"page to write (default OUT/{DASHBOARD_NAME})")
+    h.add_argument("--factor", type=float, default=NIGHTLY_FACTOR, help="as for nightly, for the flags shown")
+    h.add_argument("--alpha", type=float, default=NIGHTLY_ALPHA, help="as for nightly, for the flags shown")
+    h.add_argument("--busy-cores", type=float, default=NIGHTLY_BUSY_CORES, help="as for nightly")
 
     p = sub.add_parser(
         "profile", help="where the time goes in one kernel, against this machine's limits",
@@ -410,7 +453,15 @@ def cmd_nightly(args) -> int:
     problems = select_problems(args.kernels)
     return nightly(args.out, suite=args.suite, seed=args.seed, threads=args.threads,
                    compare_to=args.compare_to, factor=args.factor, repeat=args.repeat, quiet=args.quiet,
-                   problems=problems, only=args.only)
+                   problems=problems, only=args.only, alpha=args.alpha, busy_cores=args.busy_cores,
+                   validate=not args.skip_validation)
+
+
+def cmd_history(args) -> int:
+    if not (args.out / HISTORY_NAME).is_file():
+        raise ValueError(f"--out {args.out}: no {HISTORY_NAME} there (mcbench nightly writes it)")
+    print(refresh_dashboard(args.out, args.html, factor=args.factor, alpha=args.alpha, busy_cores=args.busy_cores))
+    return 0
 
 
 def cmd_profile(args) -> int:
@@ -423,8 +474,8 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"validate": cmd_validate, "nightly": cmd_nightly, "profile": cmd_profile,
-               "check": cmd_check}[args.command]
+    handler = {"validate": cmd_validate, "check": cmd_check, "nightly": cmd_nightly, "history": cmd_history,
+               "profile": cmd_profile}[args.command]
     # Python's default SIGTERM kills the process at once, skipping the cleanup that removes a
     # half-written output folder; as an exception it unwinds exactly as Ctrl-C does.
     try:
@@ -433,7 +484,7 @@ def main(argv=None) -> int:
             return handler(args)
     except (ValueError, FileExistsError) as exc:
         print(f"mcbench {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (mcbench validate --list | head): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 0
@@ -442,6 +493,11 @@ def main(argv=None) -> int:
         print(f"mcbench {args.command}: {'terminated' if terminated else 'interrupted'}; "
               "no partial output was left behind", file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+    except Exception:  # noqa: BLE001 - a crash must not read as exit code 1 (a failed comparison)
+        traceback.print_exc()
+        print(f"mcbench {args.command}: crashed (exit code {EXIT_CRASH}); the traceback above says where",
+              file=sys.stderr)
+        return EXIT_CRASH
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,12 +6,14 @@ number can always be traced to the machine and build that produced it.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import socket
 import subprocess
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -25,20 +27,85 @@ from mcbench.config import BUSY_CORES_WARNING
 from mcbench.mc.sampling import sample_mvn
 
 
-def git_commit(short: bool = False) -> str:
-    """The commit of the mcbench source tree, or "unknown" outside a git checkout."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
+#: Written into the package by the build backend (``_build/backend.py``) when a wheel or sdist is
+#: built from a git checkout; git-ignored, and absent from a checkout itself.
+BUILD_INFO = Path(__file__).resolve().parent / "_build_info.json"
+
+
+def _git(args, cwd) -> str | None:
     try:
-        out = subprocess.run(args, cwd=here, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if out.returncode != 0:
-        return "unknown"
-    commit = out.stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                           capture_output=True, text=True, timeout=10).stdout.strip()
-    return commit + ("-dirty" if dirty else "")
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def checkout_provenance(top) -> dict | None:
+    """``{"commit", "dirty"}`` of the git checkout ``top`` (tracked files only count as dirty), or None."""
+    commit = _git(["rev-parse", "--verify", "HEAD"], top)
+    if commit is None:
+        return None
+    status = _git(["status", "--porcelain", "--untracked-files=no"], top)
+    return {"commit": commit, "dirty": bool(status) if status is not None else True}
+
+
+def _project_checkout(package_dir: Path) -> Path | None:
+    """The checkout ``package_dir`` is the ``mcbench`` folder of, or None.
+
+    A package installed inside some other repository (a virtual environment
+    in a checkout, site-packages under version control) is not a checkout of
+    this project: its enclosing repository's commit would be the wrong one.
+    """
+    top = _git(["rev-parse", "--show-toplevel"], package_dir)
+    if top is None or Path(top).resolve() / "mcbench" != package_dir.resolve():
+        return None
+    try:
+        project = (Path(top) / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return Path(top) if 'name = "mcbench"' in project else None
+
+
+def source_provenance() -> dict:
+    """Where the running mcbench source comes from: ``{"commit", "dirty", "source"}``.
+
+    ``source`` is ``"git"`` when the package directory is a checkout of this
+    project (``python -m mcbench`` in a clone, or an editable install): git
+    then describes the code that runs. Otherwise (a wheel or a non-editable
+    install) it is ``"build"``, read from ``_build_info.json``, which the
+    build backend wrote from the checkout it built; ``"unknown"`` when
+    neither exists (commit ``"unknown"``, dirty None).
+    """
+    here = Path(__file__).resolve().parent
+    top = _project_checkout(here)
+    if top is not None:
+        info = checkout_provenance(top)
+        if info is not None:
+            return info | {"source": "git"}
+    try:
+        info = json.loads(BUILD_INFO.read_text(encoding="utf-8"))
+        return {"commit": str(info["commit"]), "dirty": bool(info["dirty"]), "source": "build"}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"commit": "unknown", "dirty": None, "source": "unknown"}
+
+
+def git_commit(short: bool = False) -> str:
+    """The commit of the running mcbench source (:func:`source_provenance`), ``-dirty`` appended if so.
+
+    "unknown" when neither a checkout of this project nor build information says.
+    """
+    info = source_provenance()
+    commit = info["commit"]
+    if commit != "unknown" and short:
+        commit = commit[:12]
+    return commit + ("-dirty" if info["dirty"] else "")
+
+
+def provenance() -> str:
+    """One line for ``--version``: commit, clean or dirty, and where that was read."""
+    info = source_provenance()
+    state = {True: "dirty", False: "clean", None: "state unknown"}[info["dirty"]]
+    return f"commit {info['commit']}, {state}, from {info['source']}"
 
 
 def cpu_model() -> str:
@@ -125,6 +192,7 @@ def environment(seed=None, **extra) -> dict:
     info = {
         "mcbench": __version__,
         "commit": git_commit(),
+        "dirty": source_provenance()["dirty"],
         "python": platform.python_version(),
         "numba": numba.__version__,
         "numpy": np.__version__,

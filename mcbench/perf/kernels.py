@@ -11,6 +11,7 @@ from :data:`mcbench.config.DEFAULT_PROBLEMS`.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -172,6 +173,29 @@ KERNELS = {
 }
 
 
+#: Calibration only (see the module docstring): ``name:factor[,name:factor...]``, factor > 1.
+INJECT_VARIABLE = "MCBENCH_INJECT_SLOWDOWN"
+#: The size parameter an injected slowdown scales, per kernel.
+_INJECT_SIZE = {"sample_mvn": "n", "relu_moments": "n", "mlp_propagation": "batch", "bvn_cdf": "n"}
+
+
+def injected_slowdowns() -> dict:
+    """``{kernel: factor}`` from :data:`INJECT_VARIABLE` (empty when unset); ValueError if malformed."""
+    text = os.environ.get(INJECT_VARIABLE, "").strip()
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, factor = item.partition(":")
+        try:
+            value = float(factor)
+        except ValueError:
+            value = float("nan")
+        if name not in _INJECT_SIZE or not value > 1:
+            raise ValueError(f"{INJECT_VARIABLE}={text!r}: each item must be KERNEL:FACTOR with FACTOR > 1 and "
+                             f"KERNEL one of {', '.join(_INJECT_SIZE)}")
+        out[name] = value
+    return out
+
+
 def prepare(name: str, **params) -> PreparedKernel:
     """Build kernel ``name`` on its default problem (``params`` override :data:`mcbench.config.DEFAULT_PROBLEMS`).
 
@@ -195,7 +219,18 @@ def prepare(name: str, **params) -> PreparedKernel:
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for kernel {name!r}; "
                          f"it takes {', '.join(DEFAULT_PROBLEMS[name])}")
-    call, work, compile_s = KERNELS[name](**(DEFAULT_PROBLEMS[name] | params))
+    full = DEFAULT_PROBLEMS[name] | params
+    call, work, compile_s = KERNELS[name](**full)
+    factor = injected_slowdowns().get(name)
+    if factor is not None:  # calibration only: repeat a fraction (factor - 1) of the work after each call
+        size = _INJECT_SIZE[name]
+        extra = KERNELS[name](**(full | {size: max(2, round((factor - 1) * full[size]))}))[0]
+        base = call
+
+        def call():
+            base()
+            extra()
+
     call()  # first full-size call: page faults, BLAS thread start, caches
     return PreparedKernel(name, dict(params), call, work, compile_s)
 

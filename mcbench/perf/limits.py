@@ -29,6 +29,7 @@ limits and kernels are timed the same way.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -37,9 +38,6 @@ from mcbench._core.rng import draw_normals, stream_key
 from mcbench._core.threads import numba_threads, single_threaded_blas
 from mcbench.config import GEMM_FLOPS_PER_CALL, LIMIT_REPEAT, RNG_TASK_SIZE, RNG_TASKS_PER_THREAD
 from mcbench.perf.timing import best_seconds
-
-
-
 
 
 @jit(parallel=True)
@@ -56,6 +54,37 @@ def _gemm_per_thread(a, b, out, reps):
             np.dot(a[t], b, out[t])
 
 
+def rng_limit_call(dtype="float64", threads: int | None = None):
+    """The RNG limit's timed call and the normals it draws: ``(fn, normals per call)``.
+
+    ``fn`` runs mcbench's chunked generator, one task per row, on the Numba
+    threads current when it is *called* (``threads`` sizes the buffers: 8
+    tasks per thread). :func:`rng_normals_per_second` times it alone; nightly
+    times it between a kernel's rounds (:func:`mcbench.perf.nightly.time_kernels`).
+    """
+    n = numba.get_num_threads() if threads is None else threads
+    buf = np.empty((n * RNG_TASKS_PER_THREAD, RNG_TASK_SIZE), np.dtype(dtype))
+    states = np.empty((buf.shape[0], 4), np.uint64)
+    key = stream_key(0)
+    return (lambda: _rng_tasks(key, buf, states)), buf.size
+
+
+def gemm_limit_call(rows: int, d: int, dtype="float64", threads: int | None = None):
+    """The GEMM limit's timed call and its flops: ``(fn, flops per call)``.
+
+    ``fn`` runs one ``(rows x d) @ (d x d)`` GEMM loop per thread (``threads``
+    sizes the operands); call it inside :func:`mcbench._core.threads.single_threaded_blas`.
+    """
+    dtype = np.dtype(dtype)
+    flops = 2.0 * rows * d * d
+    reps = max(1, int(GEMM_FLOPS_PER_CALL // flops))
+    n = numba.get_num_threads() if threads is None else threads
+    a = np.random.default_rng(1).standard_normal((n, rows, d)).astype(dtype)
+    b = np.random.default_rng(2).standard_normal((d, d)).astype(dtype)
+    out = np.empty((n, rows, d), dtype)
+    return (lambda: _gemm_per_thread(a, b, out, reps)), n * reps * flops
+
+
 def rng_normals_per_second(dtype="float64", threads: int | None = None, repeat: int = LIMIT_REPEAT) -> float:
     """Normals per second of mcbench's chunked generator on ``threads`` Numba threads.
 
@@ -69,11 +98,9 @@ def rng_normals_per_second(dtype="float64", threads: int | None = None, repeat: 
         Timings; the fastest is used.
     """
     with numba_threads(threads) as n:
-        buf = np.empty((n * RNG_TASKS_PER_THREAD, RNG_TASK_SIZE), np.dtype(dtype))
-        states = np.empty((buf.shape[0], 4), np.uint64)
-        key = stream_key(0)
-        seconds = best_seconds(lambda: _rng_tasks(key, buf, states), repeat)
-    return buf.size / seconds
+        fn, normals = rng_limit_call(dtype, n)
+        seconds = best_seconds(fn, repeat)
+    return normals / seconds
 
 
 def gemm_gflops(rows: int, d: int, dtype="float64", threads: int | None = None, repeat: int = LIMIT_REPEAT) -> float:
@@ -95,16 +122,11 @@ def gemm_gflops(rows: int, d: int, dtype="float64", threads: int | None = None, 
     float
         ``2 rows d^2`` flops per product, summed over threads, per second, / 1e9.
     """
-    dtype = np.dtype(dtype)
-    flops = 2.0 * rows * d * d
-    reps = max(1, int(GEMM_FLOPS_PER_CALL // flops))
     with numba_threads(threads) as n:
-        a = np.random.default_rng(1).standard_normal((n, rows, d)).astype(dtype)
-        b = np.random.default_rng(2).standard_normal((d, d)).astype(dtype)
-        out = np.empty((n, rows, d), dtype)
+        fn, flops = gemm_limit_call(rows, d, dtype, n)
         with single_threaded_blas():
-            seconds = best_seconds(lambda: _gemm_per_thread(a, b, out, reps), repeat)
-    return n * reps * flops / seconds / 1e9
+            seconds = best_seconds(fn, repeat)
+    return flops / seconds / 1e9
 
 
 def numpy_rng_normals_per_second(dtype="float64", size: int = 1 << 23, repeat: int = LIMIT_REPEAT) -> float:
