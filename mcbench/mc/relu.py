@@ -247,6 +247,17 @@ class ReluMomentsResult:
         Wall time of the kernel, excluding compilation.
     compile_seconds : float
         JIT compile (or cache load) time spent in this call; 0 if already compiled.
+
+    Examples
+    --------
+    >>> from mcbench import mc
+    >>> res = mc.relu_moments([0.0], [[1.0]], n_samples=10_000, seed=0)
+    >>> type(res).__name__
+    'ReluMomentsResult'
+    >>> res.n_samples, res.mean.shape, res.cov_se.shape
+    (10000, (1,), (1, 1))
+    >>> bool(0 < res.n_positive[0] < res.n_samples), bool(res.cov_se_dof == res.n_chunks - 1)
+    (True, True)
     """
 
     mean: np.ndarray
@@ -303,6 +314,20 @@ def relu_moments(mean, cov, n_samples, seed=0, dtype=np.float64, *, chunk_size=N
     Returns
     -------
     ReluMomentsResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mcbench import mc, theory
+    >>> mean, cov = [0.0, 0.5], [[1.0, 0.3], [0.3, 2.0]]
+    >>> res = mc.relu_moments(mean, cov, n_samples=100_000, seed=0)
+    >>> res.mean.shape, res.cov.shape, res.n_samples
+    ((2,), (2, 2), 100000)
+    >>> exact_mean, exact_cov = theory.relu_moments(mean, cov)
+    >>> bool((np.abs(res.mean - exact_mean) < 5 * res.mean_se).all())   # within a few SE of theory
+    True
+    >>> bool((np.abs(res.cov - exact_cov) < 5 * res.cov_se).all())
+    True
     """
     n = check_positive_int(n_samples, "n_samples", minimum=2, why="a covariance needs two samples")
     if n > MAX_SAMPLES:

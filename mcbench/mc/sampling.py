@@ -103,6 +103,21 @@ def sample_mvn(mean, cov, n, seed=0, dtype=np.float64, *, chunk_size=None, threa
     Returns
     -------
     ndarray, shape (n, d), dtype ``dtype``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mcbench
+    >>> cov = [[1.0, 0.5], [0.5, 2.0]]
+    >>> x = mcbench.sample_mvn([1.0, -1.0], cov, 20_000, seed=0)
+    >>> x.shape, x.dtype
+    ((20000, 2), dtype('float64'))
+    >>> bool((x == mcbench.sample_mvn([1.0, -1.0], cov, 20_000, seed=0, threads=1)).all())   # same seed, same bits
+    True
+    >>> bool(np.allclose(x.mean(axis=0), [1.0, -1.0], atol=0.05)), bool(np.allclose(np.cov(x.T), cov, atol=0.1))
+    (True, True)
+    >>> mcbench.sample_mvn([0.0, 0.0], cov, 10, dtype=np.float32).dtype
+    dtype('float32')
     """
     n = check_positive_int(n, "n")
     if n > MAX_SAMPLES:

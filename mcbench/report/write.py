@@ -279,6 +279,18 @@ def write_report(result, out_dir) -> dict[str, Path]:
         ``csv``, ``json``, ``md``, ``html`` and one entry per figure written
         (keyed by file stem, e.g. ``fig_zscores``) -> path. Without matplotlib
         no figure is written and the reports say so (:data:`NO_MATPLOTLIB`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import mcbench
+    >>> res = mcbench.run_validation("quick", only="relu/d1-standard", quiet=True)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     paths = mcbench.write_report(res, folder)
+    ...     all(p.exists() for p in paths.values())
+    True
+    >>> sorted(k for k in paths if not k.startswith("fig_"))
+    ['csv', 'html', 'json', 'md']
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -162,6 +162,17 @@ class Activation:
     b x for x > 0). ``kind`` tells the theory which closed forms apply
     (``"relu"``, ``"linear"``, ``"erf"``, ``"piecewise_linear"``) or
     ``"generic"`` for adaptive quadrature.
+
+    Examples
+    --------
+    >>> from mcbench.spec import get_activation
+    >>> relu = get_activation("relu")
+    >>> relu.kind
+    'relu'
+    >>> relu.phi(-1.0, relu.a, relu.b) == 0.0, float(relu.phi(2.0, relu.a, relu.b))
+    (True, 2.0)
+    >>> [float(relu.dphi(x, relu.a, relu.b)) for x in (-1.0, 2.0)]
+    [0.0, 1.0]
     """
 
     name: str
@@ -312,7 +323,19 @@ _PIECEWISE_LINEAR = Activation("leaky_relu", _piecewise_linear, _d_piecewise_lin
 
 
 def get_activation(activation) -> Activation:
-    """Look up an activation by name (or pass an :class:`Activation` through)."""
+    """Look up an activation by name (or pass an :class:`Activation` through).
+
+    Examples
+    --------
+    >>> from mcbench.spec import get_activation
+    >>> act = get_activation("tanh")
+    >>> act.name, act.odd
+    ('tanh', True)
+    >>> get_activation(act) is act
+    True
+    >>> [round(float(v), 6) for v in act([0.0, 1.0])]
+    [0.0, 0.761594]
+    """
     if isinstance(activation, Activation):
         return activation
     try:
@@ -324,11 +347,32 @@ def get_activation(activation) -> Activation:
 
 
 def activation_names() -> list[str]:
+    """The names of the registered activations, sorted.
+
+    Examples
+    --------
+    >>> import mcbench
+    >>> names = mcbench.activation_names()
+    >>> "relu" in names and "tanh" in names
+    True
+    >>> names == sorted(names)
+    True
+    """
     return sorted(_ACTIVATIONS)
 
 
 def linear(alpha=1.0, beta=0.0) -> Activation:
-    """The activation alpha*x + beta (seed 001's check of a linear activation)."""
+    """The activation alpha*x + beta (seed 001's check of a linear activation).
+
+    Examples
+    --------
+    >>> from mcbench.spec import linear
+    >>> act = linear(2.0, 1.0)
+    >>> act.kind
+    'linear'
+    >>> float(act.phi(3.0, act.a, act.b)), float(act.dphi(3.0, act.a, act.b))
+    (7.0, 2.0)
+    """
     return _ACTIVATIONS["linear"].with_params(alpha, beta)
 
 

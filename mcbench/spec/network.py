@@ -45,6 +45,16 @@ def init_variance(scheme: str, fan_in: int, fan_out: int) -> float:
     2/fan_in. The uniform variants draw U(-a, a) with a = sqrt(3 Var), whose
     variance a^2/3 equals the normal variant's exactly (for Xavier,
     a = sqrt(6/(fan_in + fan_out))).
+
+    Examples
+    --------
+    >>> from mcbench.spec import init_variance
+    >>> init_variance("he_normal", 100, 50)
+    0.02
+    >>> init_variance("xavier_uniform", 100, 50) == init_variance("xavier_normal", 100, 50) == 2 / 150
+    True
+    >>> init_variance("lecun_normal", 100, 50)
+    0.01
     """
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"unknown init {scheme!r}; known: {', '.join(INIT_SCHEMES)}")
@@ -60,7 +70,18 @@ def init_variance(scheme: str, fan_in: int, fan_out: int) -> float:
 
 
 def uniform_bound(variance: float) -> float:
-    """Half-width a of U(-a, a) with variance a^2/3 = ``variance``."""
+    """Half-width a of U(-a, a) with variance a^2/3 = ``variance``.
+
+    Examples
+    --------
+    >>> import math
+    >>> from mcbench.spec import init_variance, uniform_bound
+    >>> a = uniform_bound(init_variance("xavier_uniform", 100, 50))
+    >>> math.isclose(a, math.sqrt(6 / 150))
+    True
+    >>> math.isclose(a**2 / 3, 2 / 150)
+    True
+    """
     return math.sqrt(3.0 * variance)
 
 
@@ -90,6 +111,23 @@ class MLPSpec:
         Bias at initialisation, the same law for every layer.
     input_var : float
         Input x ~ N(0, input_var I).
+
+    Examples
+    --------
+    >>> import mcbench
+    >>> spec = mcbench.MLPSpec([784, 256, 256, 10], "relu", "he_normal")
+    >>> spec.depth
+    3
+    >>> spec.label()
+    'relu/he_normal/784x256..x3'
+    >>> [round(float(v), 6) for v in spec.layer_weight_vars()]   # 2 / fan_in
+    [0.002551, 0.007812, 0.007812]
+
+    Explicit weight variances and a random bias:
+
+    >>> spec = mcbench.MLPSpec([16, 16, 16], "tanh", weight_var=1.5 / 16, bias=("normal", 0.05))
+    >>> spec.bias
+    ('normal', 0.05)
     """
 
     widths: tuple

@@ -390,6 +390,18 @@ def expect(activation, mean, var, fn: str = "phi2", *, method: str = "auto") -> 
     ValueError
         Unknown activation, ``fn`` or ``method``, non-finite mean, negative
         or non-finite var.
+
+    Examples
+    --------
+    >>> from mcbench.theory import expect
+    >>> expect("relu", 0.0, 1.0, "phi2")   # E[relu(z)^2] = var / 2
+    0.5
+    >>> expect("linear", 0.5, 2.0, "phi2")   # mean^2 + var
+    2.25
+    >>> round(expect("tanh", 0.0, 1.0, "phi2"), 6)   # no closed form: quadrature
+    0.394294
+    >>> abs(expect("erf", 0.0, 1.0, "phi2", method="quad") - expect("erf", 0.0, 1.0, "phi2")) < 1e-12   # closed form vs quadrature
+    True
     """
     act = get_activation(activation)
     _check_fn(fn, FUNCTIONALS)
@@ -429,6 +441,14 @@ def phi2_var_derivative(activation, mean, var) -> float:
     ------
     ValueError
         var <= 0, or as :func:`expect`.
+
+    Examples
+    --------
+    >>> from mcbench.theory import phi2_var_derivative
+    >>> phi2_var_derivative("relu", 0.0, 3.0)   # d/dvar (var / 2)
+    0.5
+    >>> phi2_var_derivative("linear", 0.0, 1.0)
+    1.0
     """
     act = get_activation(activation)
     mean, var = _check_moments(mean, var)
@@ -467,6 +487,17 @@ def expect_pair(activation, mean, q1, q2, q12, fn: str = "phi", *, method: str =
     ValueError
         Bad activation/fn/method, non-finite values, negative variances, or
         |q12| > sqrt(q1 q2).
+
+    Examples
+    --------
+    >>> import math
+    >>> from mcbench.theory import expect, expect_pair
+    >>> expect_pair("relu", 0.0, 1.0, 1.0, 1.0, "phi") == expect("relu", 0.0, 1.0, "phi2")   # c = 1
+    True
+    >>> math.isclose(expect_pair("relu", 0.0, 1.0, 1.0, 0.0, "phi"), 1 / (2 * math.pi))   # c = 0: E[relu]^2
+    True
+    >>> expect_pair("relu", 0.0, 1.0, 1.0, 0.0, "dphi")   # P(u > 0) P(v > 0)
+    0.25
     """
     act = get_activation(activation)
     _check_fn(fn, PAIR_FUNCTIONALS)

@@ -183,6 +183,17 @@ def exact_norm_ratio_moments(spec: MLPSpec) -> tuple[np.ndarray, np.ndarray] | N
     -------
     (mean, m2) : tuple of ndarray, shape (L,), or None
         Dimensionless moments; None when the exact law does not apply.
+
+    Examples
+    --------
+    >>> import mcbench
+    >>> mean, m2 = mcbench.theory.exact_norm_ratio_moments(mcbench.MLPSpec([8] * 4, "relu", "he_normal"))
+    >>> mean.tolist()   # E[||h^l||^2 / ||x||^2] = 1 under He init
+    [1.0, 1.0, 1.0]
+    >>> bool((m2 > mean**2).all())   # but finite width spreads it out
+    True
+    >>> mcbench.theory.exact_norm_ratio_moments(mcbench.MLPSpec([8] * 4, "tanh", "he_normal")) is None
+    True
     """
     factors = _exact_ratio_factors(spec)
     if factors is None:
@@ -253,6 +264,27 @@ def mlp_propagation(spec: MLPSpec, pair_correlation=None, *, depth_scales: bool 
     ValueError
         ``pair_correlation`` is not a number in [-1, 1], or ``order`` is not
         "mean_field" or "nlo".
+
+    Examples
+    --------
+    >>> import mcbench
+    >>> spec = mcbench.MLPSpec([8] * 4, "relu", "he_normal", input_var=1.0)
+    >>> th = mcbench.theory.mlp_propagation(spec)
+    >>> th.shape[0], spec.depth
+    (3, 3)
+    >>> th["q"].round(12).tolist()      # He ReLU: Var(z^l) = 2 input_var at every layer
+    [2.0, 2.0, 2.0]
+    >>> th["phi2"].round(12).tolist()   # E[relu(z^l)^2] stays at input_var
+    [1.0, 1.0, 1.0]
+    >>> th.attrs["xi_q"]                # critical: infinite depth scale
+    inf
+
+    A pair of inputs with correlation 0.5: layer 1 keeps it (z^1 = W x), then the
+    ReLU c-map moves it towards 1:
+
+    >>> th = mcbench.theory.mlp_propagation(spec, pair_correlation=0.5)
+    >>> th["c"].round(4).tolist()
+    [0.5, 0.609, 0.6839]
     """
     if not isinstance(spec, MLPSpec):
         raise TypeError(f"spec must be an MLPSpec, got {type(spec).__name__}")
@@ -431,6 +463,17 @@ def mean_field_fixed_point(spec: MLPSpec, q_start: float | None = None) -> dict:
         0 (then F(0) = 0 must hold, i.e. sigma_b^2 = 0 and phi(beta) = 0);
         chi1_star and q_slope_star are then the q -> 0+ limits (evaluated at
         q = 1e-12 max(1, beta^2)), and c_star = 1.
+
+    Examples
+    --------
+    >>> import mcbench
+    >>> fp = mcbench.theory.mean_field_fixed_point(mcbench.MLPSpec([16] * 5, "relu", "he_normal"))
+    >>> round(fp["q_star"], 12), fp["chi1_star"], fp["xi_c"]   # He ReLU is critical
+    (2.0, 1.0, inf)
+    >>> spec = mcbench.MLPSpec([16] * 5, "tanh", weight_var=1 / 16, bias=("normal", 0.05))
+    >>> fp = mcbench.theory.mean_field_fixed_point(spec)   # sigma_w^2 = 1, sigma_b^2 = 0.05: ordered
+    >>> round(fp["q_star"], 4), bool(fp["chi_c_star"] < 1), round(fp["xi_c"], 2)
+    (0.1936, True, 3.63)
     """
     out = _nan_depth_scales(spec)
     sw2 = out["sigma_w2"]
@@ -487,6 +530,16 @@ def glorot_product_variance(spec: MLPSpec) -> np.ndarray:
     -------
     ndarray, shape (L,)
         Predicted Var(z^l), l = 1..L, in units of Var(x) = ``input_var``.
+
+    Examples
+    --------
+    >>> import mcbench
+    >>> spec = mcbench.MLPSpec([10, 20, 40], "linear", "lecun_normal", input_var=2.0)
+    >>> mcbench.theory.glorot_product_variance(spec).tolist()   # n Var(W) = 1 per layer
+    [2.0, 2.0]
+    >>> spec = mcbench.MLPSpec([10, 20, 40], "linear", weight_var=0.1, input_var=1.0)
+    >>> mcbench.theory.glorot_product_variance(spec).round(12).tolist()   # 10 * 0.1, then 20 * 0.1
+    [1.0, 2.0]
     """
     widths = np.asarray(spec.widths, dtype=float)
     return spec.input_var * np.cumprod(widths[:-1] * spec.layer_weight_vars())
@@ -498,6 +551,14 @@ def he_condition_weight_var(fan) -> float:
     With fan = n_{l+1} (the backward condition, as in seed 002) it makes the
     backward gain chi^l = Var(W^{l+1}) n_{l+1} / 2 equal 1; with fan = n_{l-1}
     (``he_normal``'s fan_in) the forward gain is 1. Equal for constant width.
+
+    Examples
+    --------
+    >>> from mcbench.theory import he_condition_weight_var, init_variance
+    >>> he_condition_weight_var(50)
+    0.04
+    >>> he_condition_weight_var(50) == init_variance("he_normal", 50, 100)
+    True
     """
     if isinstance(fan, bool) or not isinstance(fan, numbers.Integral) or fan < 1:
         raise ValueError(f"fan must be a positive integer, got {fan!r}")
@@ -505,7 +566,14 @@ def he_condition_weight_var(fan) -> float:
 
 
 def xavier_variances(widths) -> np.ndarray:
-    """Glorot/Xavier Var(W^l) = 2 / (n_{l-1} + n_l) for l = 1..L, shape (L,)."""
+    """Glorot/Xavier Var(W^l) = 2 / (n_{l-1} + n_l) for l = 1..L, shape (L,).
+
+    Examples
+    --------
+    >>> from mcbench.theory import xavier_variances
+    >>> xavier_variances([10, 30, 30]).round(6).tolist()   # 2 / (10 + 30), 2 / (30 + 30)
+    [0.05, 0.033333]
+    """
     widths = list(widths)
     if len(widths) < 2:
         raise ValueError(f"widths must list at least 2 layer widths, got {widths!r}")

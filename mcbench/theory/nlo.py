@@ -263,6 +263,19 @@ def layer_maps(activation, beta, cov):
         p = 1 (psi = phi^2) or 3 (psi = phi_a^2, phi_a phi_b, phi_b^2);
         parameters ordered G_aa, G_ab, G_bb. Units: squared units of phi per
         power of the kernel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mcbench.theory import nlo_layer_maps
+    >>> F, J, H, S = nlo_layer_maps("relu", 0.0, 1.0)   # psi = relu^2 at kernel G = 1
+    >>> F.shape, J.shape, H.shape, S.shape
+    ((1,), (1, 1), (1, 1, 1), (1, 1))
+    >>> round(float(F[0]), 12), round(float(J[0, 0]), 12), bool(abs(H[0, 0, 0]) < 1e-12)   # E[relu^2] = G / 2
+    (0.5, 0.5, True)
+    >>> F, J, H, S = nlo_layer_maps("tanh", 0.0, [[1.0, 0.5], [0.5, 1.0]])   # a pair: p = 3
+    >>> F.shape, J.shape
+    ((3,), (3, 3))
     """
     cov = np.atleast_2d(np.asarray(cov, dtype=float))
     return _layer_maps(get_activation(activation), float(beta), cov)
@@ -355,6 +368,18 @@ def nlo_propagation(spec: MLPSpec, pair_correlation=None, *, _mean_shift: float 
         (units of z^4); ``ms_var_nlo`` Var((1/n_l) sum_i (z^l_i)^2) (units
         of z^4); ``norm_ratio_m2_nlo`` E[(||h^l||^2 / ||x||^2)^2]
         (dimensionless); ``c_nlo`` (with a pair). All NaN for uniform weights.
+
+    Examples
+    --------
+    >>> import mcbench
+    >>> spec = mcbench.MLPSpec([8] * 4, "relu", "he_normal")
+    >>> nlo = mcbench.theory.nlo_propagation(spec)
+    >>> list(nlo.columns)
+    ['q_nlo', 'kernel_var', 'ms_var_nlo', 'norm_ratio_m2_nlo']
+    >>> nlo["q_nlo"].round(6).tolist()   # He ReLU: no 1/n shift of q
+    [2.0, 2.0, 2.0]
+    >>> nlo["kernel_var"].round(6).tolist()   # the fluctuation of the kernel grows with depth
+    [1.0, 4.125, 7.25]
     """
     L = spec.depth
     cols = {name: np.full(L, np.nan) for name in NLO_COLUMNS}

@@ -268,6 +268,16 @@ def bvn_cdf(h, k, rho):
     ------
     ValueError
         If any |rho| > 1.
+
+    Examples
+    --------
+    >>> from mcbench.theory import bvn_cdf
+    >>> bvn_cdf(0, 0, 0) == 0.25
+    True
+    >>> round(bvn_cdf(0.0, 0.0, 0.5), 12)   # 1/4 + arcsin(rho) / (2 pi) = 1/3
+    0.333333333333
+    >>> bvn_cdf([0.0, 1.0], 2.0, 1.0).round(6)   # rho = 1: Phi(min(h, k))
+    array([0.5     , 0.841345])
     """
     h, k, rho = np.broadcast_arrays(
         np.asarray(h, dtype=np.float64),
@@ -295,6 +305,16 @@ def norm_cdf(x):
     float or ndarray
         Phi(x), float64, same shape as ``x``; relative accuracy is kept in the
         lower tail (computed from erfc).
+
+    Examples
+    --------
+    >>> from mcbench.theory import norm_cdf
+    >>> norm_cdf(0.0)
+    0.5
+    >>> norm_cdf([-1.0, 1.0]).round(6)
+    array([0.158655, 0.841345])
+    >>> f"{norm_cdf(-30.0):.4e}"   # lower tail kept (erfc); 1 - Phi(30) would round to 0
+    '4.9067e-198'
     """
     x = np.asarray(x, dtype=np.float64)
     out = np.empty(x.size, dtype=np.float64)
@@ -314,6 +334,15 @@ def norm_pdf(x):
     -------
     float or ndarray
         phi(x), float64, same shape as ``x``.
+
+    Examples
+    --------
+    >>> import math
+    >>> from mcbench.theory import norm_pdf
+    >>> math.isclose(norm_pdf(0.0), 1 / math.sqrt(2 * math.pi))
+    True
+    >>> norm_pdf([-1.0, 1.0]).round(6)
+    array([0.241971, 0.241971])
     """
     x = np.asarray(x, dtype=np.float64)
     out = np.empty(x.size, dtype=np.float64)

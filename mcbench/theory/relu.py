@@ -436,6 +436,15 @@ def relu_mean_1d(mu, sigma):
     ------
     ValueError
         NaN/inf input or negative sigma.
+
+    Examples
+    --------
+    >>> import math
+    >>> from mcbench.theory import relu_mean_1d
+    >>> math.isclose(relu_mean_1d(0.0, 1.0), 1 / math.sqrt(2 * math.pi))
+    True
+    >>> relu_mean_1d([-1.0, 2.0], 0.0)   # sigma = 0: max(mu, 0)
+    array([0., 2.])
     """
     return _relu_1d(mu, sigma, 0)
 
@@ -455,6 +464,14 @@ def relu_second_moment_1d(mu, sigma):
     float or ndarray
         E[(X^+)^2] in squared units of X, float64, broadcast shape.
         sigma = 0 gives max(mu, 0)^2.
+
+    Examples
+    --------
+    >>> from mcbench.theory import relu_second_moment_1d
+    >>> relu_second_moment_1d(0.0, 2.0)   # sigma^2 / 2 at mu = 0
+    2.0
+    >>> relu_second_moment_1d([-1.0, 3.0], 0.0)
+    array([0., 9.])
     """
     return _relu_1d(mu, sigma, 1)
 
@@ -499,6 +516,15 @@ def relu_var_1d(mu, sigma):
         Var(X^+) in squared units of X, float64, broadcast shape. sigma = 0
         gives 0. Relative accuracy ~1e-15 for all mu/sigma (until the result
         becomes subnormal, mu/sigma < -37).
+
+    Examples
+    --------
+    >>> import math
+    >>> from mcbench.theory import relu_var_1d
+    >>> math.isclose(relu_var_1d(0.0, 1.0), 1 / 2 - 1 / (2 * math.pi))
+    True
+    >>> relu_var_1d(5.0, 0.0)
+    0.0
     """
     return _relu_1d(mu, sigma, 2)
 
@@ -563,6 +589,20 @@ def relu_moments(mean, cov):
     Cost: ~1-3 us per pair from the series or closed form; pairs with
     max(|mean_i|/sigma_i, |mean_j|/sigma_j) > 2 and a non-small correlation
     use an adaptive quadrature, ~15-150 us per pair.
+
+    Examples
+    --------
+    >>> import math
+    >>> from mcbench.theory import relu_moments
+    >>> mean, cov = relu_moments([0.0], [[1.0]])
+    >>> math.isclose(mean[0], 1 / math.sqrt(2 * math.pi)), math.isclose(cov[0, 0], 1 / 2 - 1 / (2 * math.pi))
+    (True, True)
+
+    Two coordinates, nonzero mean and correlation:
+
+    >>> mean, cov = relu_moments([0.5, -0.5], [[1.0, 0.5], [0.5, 2.0]])
+    >>> mean.shape, cov.shape, bool((cov == cov.T).all())
+    ((2,), (2, 2), True)
     """
     mean, cov = check_mean_cov(mean, cov)
     d = mean.shape[0]
@@ -597,6 +637,18 @@ def relu_cov_zero_mean(cov):
     ndarray, shape (d, d), float64
         Cov(max(X, 0)), squared units of X. The diagonal is
         cov_ii (1/2 - 1/(2 pi)).
+
+    Examples
+    --------
+    >>> import math
+    >>> import numpy as np
+    >>> from mcbench.theory import relu_cov_zero_mean
+    >>> cov = relu_cov_zero_mean([[1.0, 0.0], [0.0, 4.0]])   # independent: no covariance
+    >>> bool(np.allclose(cov, np.diag([1.0, 4.0]) * (1 / 2 - 1 / (2 * math.pi))))
+    True
+    >>> cov = relu_cov_zero_mean(np.ones((2, 2)))   # rho = 1: the same variable twice
+    >>> bool(np.allclose(cov, 1 / 2 - 1 / (2 * math.pi)))
+    True
     """
     cov = np.asarray(cov, dtype=np.float64)
     d = cov.shape[0] if cov.ndim == 2 else 1

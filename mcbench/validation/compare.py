@@ -112,6 +112,19 @@ class Comparison:
         Family-wise error rate of the Holm correction.
     env, timings : dict
         Environment of the run and its wall time in seconds (report metadata).
+
+    Examples
+    --------
+    >>> import mcbench
+    >>> cmp = mcbench.compare(mcbench.MLPSpec([16] * 4, "relu", "he_normal"), n_networks=8, n_inputs=16)
+    >>> type(cmp).__name__, cmp.alpha
+    ('Comparison', 0.001)
+    >>> cmp.table.shape[0]   # 7 quantities x 3 layers
+    21
+    >>> sorted(set(cmp.table["theory_source"]))   # zero-bias ReLU: the exact finite-width law
+    ['exact']
+    >>> len(cmp.mc) == len(cmp.theory) == 3, cmp.ok
+    (True, True)
     """
 
     spec: MLPSpec
