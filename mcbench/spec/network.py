@@ -119,7 +119,7 @@ class MLPSpec:
     >>> spec.depth
     3
     >>> spec.label()
-    'relu/he_normal/784x256..x3'
+    'relu/he_normal/784,256x2,10'
     >>> [round(float(v), 6) for v in spec.layer_weight_vars()]   # 2 / fan_in
     [0.002551, 0.007812, 0.007812]
 
@@ -189,13 +189,21 @@ class MLPSpec:
         return float(self.bias[1]), 0.0
 
     def label(self) -> str:
+        """``activation/init/widths``, the widths as ``mcbench check --widths`` writes them (``784,256x2,10``)."""
         init = "weight_var" if self.weight_var is not None else self.init
         act = self.activation.name
         if act == "linear":
             act = f"linear({self.activation.a:g},{self.activation.b:g})"
         elif self.activation.kind == "piecewise_linear":
             act = f"abrelu({self.activation.a:g},{self.activation.b:g})"
-        return f"{act}/{init}/{'x'.join(map(str, self.widths[:2]))}..x{self.depth}"
+        runs = []  # consecutive equal widths as (width, count)
+        for w in self.widths:
+            if runs and runs[-1][0] == w:
+                runs[-1][1] += 1
+            else:
+                runs.append([w, 1])
+        widths = ",".join(f"{w}x{k}" if k > 1 else str(w) for w, k in runs)
+        return f"{act}/{init}/{widths}"
 
 
 def _real_number(value, name: str) -> float:
