@@ -66,9 +66,9 @@ EXIT_CRASH = 4
 
 EPILOG = f"""\
 examples:
-  mcbench validate                      quick validation (~30 s; the first run compiles ~1 min more),
+  mcbench validate                      quick validation ({SUITE_DURATIONS['quick']}; the first run compiles ~1 min more),
                                         report in results/
-  mcbench validate --suite nightly      larger Monte Carlo sizes (~1.5 min)
+  mcbench validate --suite nightly      larger Monte Carlo sizes, deep nets against 1/n theory ({SUITE_DURATIONS['nightly']})
   mcbench nightly --out results/        validation + kernel timings + history + regression flags
   mcbench history --out results/        redraw results/history.html from results/history.csv
   mcbench profile relu_moments --d 64   where the time goes in one kernel

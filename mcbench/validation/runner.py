@@ -66,8 +66,9 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     ----------
     suite : {"quick", "nightly", "full"}
         The Monte Carlo sizes (:data:`mcbench.config.SUITE_CONFIGS`); quick takes
-        about 30 s on 2 cores (after the first, compiling, run), nightly about
-        1.5 minutes, full (width 2048) about 52 minutes.
+        :data:`mcbench.config.SUITE_DURATIONS` says how long each takes on 2
+        cores once the kernels are compiled (quick about 50 s, nightly about
+        4.5 minutes).
     seed : int
         RNG seed; check ``name`` uses the stream :func:`check_seed` (seed, name).
     threads : int, optional
