@@ -622,20 +622,20 @@ class MLPRun:
         max_w = int(widths.max())
         self.slots = slots = min(threads, n_networks)
         factor_dtype = _factor_dtype(self.kind, dtype)
-        per_slot = (int(w_off[depth]) * dtype.itemsize + int(b_off[depth]) * 8
-                    + block * (int(b_off[depth]) if stored else max_w) * factor_dtype.itemsize
-                    + 2 * block * max_w * dtype.itemsize + (depth + 1) * block * 8)
-        self.ws = allocate({
-            "weights": ((slots, int(w_off[depth])), dtype), "biases": ((slots, int(b_off[depth])), np.float64),
-            "factors": ((slots, block * (int(b_off[depth]) if stored else max_w)), factor_dtype),
-            "buf_a": ((slots, block * max_w), dtype), "buf_b": ((slots, block * max_w), dtype),
-            "hn2": ((slots, depth + 1, block), np.float64), "states": ((slots, 4), np.uint64),
-            "v_states": ((slots, 4), np.uint64), "done": ((slots,), np.uint8),
-            "stats": ((n_networks, depth + 1, N_STATS), np.float64),
-        }, "mlp_propagation", f"each of the {slots} networks in flight (one per thread) holds "
-                              f"{format_bytes(per_slot)}, of which {format_bytes(int(w_off[depth]) * dtype.itemsize)} "
-                              "are its weights: use fewer threads, a smaller memory_budget (it sets the input "
-                              "block), or narrower layers")
+        n_weights, n_units = int(w_off[depth]), int(b_off[depth])
+        per_network = {  # one network in flight per slot
+            "weights": ((n_weights,), dtype), "biases": ((n_units,), np.float64),
+            "factors": ((block * (n_units if stored else max_w),), factor_dtype),
+            "buf_a": ((block * max_w,), dtype), "buf_b": ((block * max_w,), dtype),
+            "hn2": ((depth + 1, block), np.float64), "states": ((4,), np.uint64), "v_states": ((4,), np.uint64),
+        }
+        per_slot = sum(int(np.prod(shape)) * np.dtype(dt).itemsize for shape, dt in per_network.values())
+        layout = {name: ((slots, *shape), dt) for name, (shape, dt) in per_network.items()}
+        layout |= {"done": ((slots,), np.uint8), "stats": ((n_networks, depth + 1, N_STATS), np.float64)}
+        self.ws = allocate(layout, "mlp_propagation",
+                           f"each of the {slots} networks in flight (one per thread) holds {format_bytes(per_slot)}, "
+                           f"of which {format_bytes(n_weights * dtype.itemsize)} are its weights: use fewer threads, "
+                           "a smaller memory_budget (it sets the input block), or narrower layers")
         self.stats = self.ws["stats"]
         bias_kind = _BIAS_KIND[spec.bias[0]]
         self._fixed = (widths, w_off, b_off, f_off, np.sqrt(spec.layer_weight_vars()),
