@@ -69,6 +69,28 @@ def _spans_decades(values, decades: float = 2.0) -> bool:
     return v.size > 1 and v.max() / v.min() > 10.0 ** decades
 
 
+#: How the figures name the init schemes.
+_INIT_NAMES = {"lecun_normal": "LeCun", "xavier_normal": "Xavier", "he_normal": "He", "lecun_uniform": "LeCun (uniform)",
+               "xavier_uniform": "Xavier (uniform)", "he_uniform": "He (uniform)"}
+
+
+def _coinciding_groups(data) -> list[list[str]]:
+    """Init schemes grouped when their theory curves coincide in every panel (LeCun and Xavier on equal widths)."""
+    inits = list(dict.fromkeys(data["init"]))
+    curves = {init: data[data["init"] == init].sort_values(["activation", "layer"])["theory"].to_numpy()
+              for init in inits}
+    groups: list[list[str]] = []
+    for init in inits:
+        for group in groups:
+            ref = curves[group[0]]
+            if ref.shape == curves[init].shape and np.allclose(ref, curves[init], rtol=1e-12, atol=0.0):
+                group.append(init)
+                break
+        else:
+            groups.append([init])
+    return groups
+
+
 def _depth_profile_figure(mpl, profiles, quantity, ylabel, title):
     if is_empty(profiles) or "quantity" not in profiles:
         return None
@@ -76,26 +98,37 @@ def _depth_profile_figure(mpl, profiles, quantity, ylabel, title):
     if data.empty:
         return None
     activations = list(dict.fromkeys(data["activation"]))
-    # One colour per init across all panels, so a scheme is recognisable everywhere.
-    colours = {init: f"C{k % 10}" for k, init in enumerate(dict.fromkeys(data["init"]))}
+    # One colour per group of coinciding inits across all panels; a coinciding theory curve is drawn once.
+    groups = _coinciding_groups(data)
+    group_of = {init: k for k, group in enumerate(groups) for init in group}
+    names = [" = ".join(_INIT_NAMES.get(i, i) for i in group) + (" (equal widths)" if len(group) > 1 else "")
+             for group in groups]
     fig, axes = _new_figure(mpl, len(activations))
     for ax, activation in zip(axes, activations):
         panel = data[data["activation"] == activation]
+        drawn = set()
         for (init, check), line in panel.groupby(["init", "check"], sort=False):
             line = line.sort_values("layer")
-            several = panel.loc[panel["init"] == init, "check"].nunique() > 1
-            label = f"{init} (depth {line['depth'].iloc[0]})" if several else str(init)
-            c = colours[init]
-            ax.plot(line["layer"], line["theory"], "-", color=c, lw=1.6, label=f"{label}: theory")
-            ax.errorbar(line["layer"], line["estimate"], yerr=2 * line["stderr"], fmt="o", ms=3.5,
-                        color=c, capsize=2, elinewidth=1, label=f"{label}: MC ± 2 SE")
+            k = group_of[init]
+            c = f"C{k % 10}"
+            if (k, line["depth"].iloc[0]) not in drawn:
+                ax.plot(line["layer"], line["theory"], "-", color=c, lw=1.6)
+                drawn.add((k, line["depth"].iloc[0]))
+            shift = 0.12 * (groups[k].index(init) - 0.5 * (len(groups[k]) - 1))  # side by side when merged
+            ax.errorbar(line["layer"] + shift, line["estimate"], yerr=2 * line["stderr"], fmt="o", ms=3.5,
+                        color=c, capsize=2, elinewidth=1)
         if _spans_decades(panel[["theory", "estimate"]].to_numpy()):
             ax.set_yscale("log")
         ax.set_title(f"activation: {activation}")
         ax.set_xlabel("layer")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize="small")
+    L = mpl.Line2D
+    handles = [L([], [], color=f"C{k % 10}", lw=3, label=name) for k, name in enumerate(names)] + [
+        L([], [], color="k", ls="-", label="theory"),
+        L([], [], color="k", marker="o", ls="none", label="Monte Carlo ± 2 SE")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2 * min(len(activations), 3)),
+               fontsize="small", frameon=False)  # one legend for every panel, as wide as the panels
     fig.suptitle(title if len(activations) > 1 else title.split(":")[0])  # one panel: the short title fits
     return fig
 
@@ -216,27 +249,34 @@ def _fig_finite_width(mpl, result):
     quantities = list(dict.fromkeys(fw["quantity"]))
     depths = sorted(fw["depth"].unique())
     colours = {depth: f"C{k % 10}" for k, depth in enumerate(depths)}
+    labels = {"norm_ratio_m2": "E[R²] / E[R]²,  R = ‖h$^l$‖² / ‖x‖²"}  # E[R] = 1 for the He ReLU nets drawn here
     fig, axes = _new_figure(mpl, len(quantities), panel_size=(6.4, 4.4), max_cols=2)
     for ax, quantity in zip(axes, quantities):
-        for depth, g in fw[fw["quantity"] == quantity].groupby("depth"):
+        rows = fw[fw["quantity"] == quantity]
+        for depth, g in rows.groupby("depth"):
             g = g.sort_values("width")
             x, c = 1.0 / g["width"].to_numpy(dtype=float), colours[depth]
-            ax.errorbar(x, g["estimate"], yerr=2 * g["stderr"], fmt="o", ms=4, color=c, capsize=2)
+            ax.errorbar(x, g["estimate"], yerr=2 * g["stderr"], fmt="o", ms=4, color=c, capsize=3)
             ax.plot(x, g["theory_exact"], "-", color=c, lw=1.5)
             ax.plot(x, g["theory_meanfield"], "--", color=c, lw=1.2)
         ax.set_xlim(left=0)  # 1/width = 0 is the mean-field limit
+        # Clip at 1.5x the largest theory value: a heavy-tailed estimate at the narrowest width would
+        # otherwise squash every curve (its error bar runs off the top, capped).
+        top = 1.5 * float(np.nanmax(rows[["theory_exact", "theory_meanfield"]].to_numpy(dtype=float)))
+        if np.isfinite(top) and top > 0:
+            ax.set_ylim(top=top)
         ax.set_xlabel("1 / width")
-        ax.set_ylabel(str(quantity))
-        ax.set_title(f"{quantity} vs 1 / width")
+        ax.set_ylabel(labels.get(quantity, str(quantity)))
+        ax.set_title(f"{labels.get(quantity, quantity).split(',')[0]} vs 1 / width")
         ax.grid(alpha=0.3)
-        # Colour says depth, style says source: proxies keep the legend short.
-        L = mpl.Line2D
-        handles = [L([], [], color=colours[dp], lw=3, label=f"depth {dp}") for dp in depths] + [
-            L([], [], color="k", marker="o", ls="none", label="Monte Carlo ± 2 SE"),
-            L([], [], color="k", ls="-", label="exact finite-width theory"),
-            L([], [], color="k", ls="--", label="mean field (blind to width)"),
-        ]
-        ax.legend(handles=handles, fontsize="small")
+    L = mpl.Line2D
+    handles = [L([], [], color=colours[dp], lw=3, label=f"depth {dp}") for dp in depths] + [
+        L([], [], color="k", marker="o", ls="none", label="Monte Carlo ± 2 SE"),
+        L([], [], color="k", ls="-", label="exact finite-width theory"),
+        L([], [], color="k", ls="--", label="mean field (blind to width)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize="small",
+               frameon=False)
     fig.suptitle("Finite-width fluctuations: Monte Carlo vs exact theory and mean field")
     return fig
 
