@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the nightly validation suite and time each hot kernel interleaved with its\n"
                     "machine limit, round by round; write OUT/<UTC time>_<commit>/ atomically, append to\n"
                     "OUT/history.csv and redraw OUT/history.html. A kernel is flagged SLOWER when its median\n"
-                    "fraction of limit (theory kernels: median seconds) worsened by more than --factor, a\n"
+                    "fraction of limit (RNG, GEMM or scalar) worsened by more than --factor, a\n"
                     "one-sided Mann-Whitney test of the per-round values rejects at --alpha (Holm over the\n"
                     "kernels), and the drop exceeds the noise between the previous two runs. On a busy\n"
                     "machine (--busy-cores) a flag is SLOWER? and does not count (see docs/cli.md).\n\n"

@@ -180,6 +180,9 @@ TIMING_MIN_SECONDS = 0.05
 #: and the least duration of each.
 LIMIT_REPEAT = 5
 LIMIT_MIN_SECONDS = 0.02
+#: Evaluations per scalar-limit call (exp(-x^2/2) on one core, ~10 ms): the limit of the theory kernels,
+#: which do scalar transcendental work in one thread and have no RNG or GEMM to be measured against.
+SCALAR_LIMIT_EVALUATIONS = 1 << 20
 #: Normals per RNG-limit task; 8 tasks per thread keep every thread busy to the end.
 RNG_TASK_SIZE = 1 << 16
 RNG_TASKS_PER_THREAD = 8

@@ -145,7 +145,7 @@ def test_a_kernels_only_run_records_per_round_fractions(tmp_path):
     [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
     rounds = pd.read_csv(run / "rounds.csv")
     assert len(rounds) == 6 and rounds["fraction"].iloc[:3].between(0, 10).all()
-    assert rounds["fraction"].iloc[3:].isna().all()  # bvn_cdf has no limit
+    assert rounds["fraction"].iloc[3:].gt(0).all() and set(rounds["limit"].iloc[3:]) == {"scalar"}  # bvn_cdf
     history = nightly_mod.read_history(tmp_path / "history.csv")
     relu = history.iloc[0]
     assert len(nightly_mod.parse_rounds(relu["rounds_fraction"])) == 3 and relu["limit"] == "rng"

@@ -29,6 +29,7 @@ limits and kernels are timed the same way.
 
 from __future__ import annotations
 
+import math
 import numba
 import numpy as np
 from numba import prange
@@ -36,7 +37,13 @@ from numba import prange
 from mcbench._core.jit import jit
 from mcbench._core.rng import draw_normals, stream_key
 from mcbench._core.threads import numba_threads, single_threaded_blas
-from mcbench.config import GEMM_FLOPS_PER_CALL, LIMIT_REPEAT, RNG_TASK_SIZE, RNG_TASKS_PER_THREAD
+from mcbench.config import (
+    GEMM_FLOPS_PER_CALL,
+    LIMIT_REPEAT,
+    RNG_TASK_SIZE,
+    RNG_TASKS_PER_THREAD,
+    SCALAR_LIMIT_EVALUATIONS,
+)
 from mcbench.perf.timing import best_seconds
 
 
@@ -52,6 +59,25 @@ def _gemm_per_thread(a, b, out, reps):
     for t in prange(a.shape[0]):
         for _ in range(reps):
             np.dot(a[t], b, out[t])
+
+
+@jit
+def _scalar_probe(x):
+    acc = 0.0
+    for i in range(x.shape[0]):
+        acc += math.exp(-0.5 * x[i] * x[i])
+    return acc
+
+
+def scalar_limit_call():
+    """The scalar limit's timed call and its evaluations: ``(fn, evaluations per call)``.
+
+    One core's rate of exp(-x^2/2), the kind of scalar transcendental work
+    the theory kernels (``bvn_cdf``, ``theory_*``) do in one thread: a
+    neighbour that slows them slows this too, so their fraction of it keeps.
+    """
+    x = np.linspace(-4.0, 4.0, SCALAR_LIMIT_EVALUATIONS)
+    return (lambda: _scalar_probe(x)), x.size
 
 
 def rng_limit_call(dtype="float64", threads: int | None = None):

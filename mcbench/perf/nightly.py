@@ -4,10 +4,10 @@ Regression rule for kernel timings (robust on a shared machine): each kernel
 is timed in ``rounds`` rounds, and in every round its same-run machine limit
 is timed right after it (the RNG limit, normals/s, for ``sample_mvn`` and
 ``relu_moments``; the GEMM limit, GFLOP/s on the kernel's own shapes, for
-``mlp_propagation``). The statistic is the per-round *fraction of limit*,
-throughput / limit: a neighbour that slows the machine slows both, and the
-fraction keeps. Theory kernels (``bvn_cdf``, ``theory_*``) have no limit;
-their statistic is the per-round seconds. A kernel is flagged SLOWER only
+``mlp_propagation``; the scalar limit, one core's exp(-x^2/2) evaluations/s,
+for the theory kernels ``bvn_cdf`` and ``theory_*``). The statistic is the
+per-round *fraction of limit*, throughput / limit: a neighbour that slows the
+machine slows both, and the fraction keeps. A kernel is flagged SLOWER only
 when all three hold against the previous run on this machine:
 
 1. its median fraction dropped by more than ``factor`` (for seconds: the
@@ -71,7 +71,7 @@ from mcbench.config import (
 )
 from mcbench.perf.dashboard import write_dashboard
 from mcbench.perf.kernels import prepare, problem_label
-from mcbench.perf.limits import gemm_limit_call, rng_limit_call
+from mcbench.perf.limits import gemm_limit_call, rng_limit_call, scalar_limit_call
 from mcbench.perf.timing import time_calls
 from mcbench.progress import Progress
 from mcbench.report import write_report
@@ -102,8 +102,10 @@ _FIELDS_OF = {"check": _CHECK, "kernel": _KERNEL}
 
 
 #: The limit each kernel is a fraction of, and the throughput unit it is measured in.
-LIMIT_OF = {"sample_mvn": "rng", "relu_moments": "rng", "mlp_propagation": "gemm"}
-_UNIT_OF = {"rng": ("normals_per_s", "normals"), "gemm": ("gflop_per_s", "flops")}
+LIMIT_OF = {"sample_mvn": "rng", "relu_moments": "rng", "mlp_propagation": "gemm", "bvn_cdf": "scalar",
+            "theory_relu_moments": "scalar", "theory_mlp": "scalar"}
+_UNIT_OF = {"rng": ("normals_per_s", "normals"), "gemm": ("gflop_per_s", "flops"),
+            "scalar": ("evaluations_per_s", "evaluations")}
 
 
 def _limit_call(kernel, threads: int):
@@ -120,6 +122,8 @@ def _limit_call(kernel, threads: int):
                 fn()
 
         return single_threaded, flops
+    if kind == "scalar":
+        return scalar_limit_call()
     return None
 
 
