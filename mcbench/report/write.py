@@ -115,8 +115,9 @@ def _errata_blocks(errata) -> list:
     by_mc = int((errs & (errata["refuted_by"] == MONTE_CARLO)).sum())
     unresolved = int((errata["refuted_by"] == DERIVATION_UNRESOLVED).sum())
     blocks.append(Text(
-        f"{len(errata)} seed claims examined, {int(errs.sum())} errata: {by_mc} refuted by this run's Monte "
-        f"Carlo (z against the formula as written), {int(errs.sum()) - by_mc} by derivation and quadrature "
+        f"{len(errata)} seed claims examined, {int(errs.sum())} of them errata (the cards below show every claim, "
+        f"errata and correct ones): {by_mc} refuted by this run's Monte Carlo (they are the rows counted as "
+        f"seed-erratum in the summary), {int(errs.sum()) - by_mc} by derivation and quadrature "
         f"(statements and theory-level claims, whose Monte Carlo evidence, where any, is in the MLP checks"
         + (f"; and {unresolved} slip(s) too small for this run's Monte Carlo to resolve: another seed or "
            "a larger suite may or may not reject them" if unresolved else "")

@@ -145,6 +145,7 @@ import pandas as pd
 
 from scipy import optimize
 
+from mcbench._signals import checkpoint
 from mcbench.spec import MLPSpec, get_activation
 
 #: NLO columns added by ``mlp_propagation(..., order="nlo")`` (``c_nlo`` only with a pair).
@@ -313,6 +314,7 @@ def _chain(spec: MLPSpec, c0, mean_shift: float, own_noise: float, g1=None):
     else:
         K[0] = g1
     for i in range(L):
+        checkpoint()  # a deep net's chain takes seconds: honour a stop request between layers
         cov = K[i, [0]][:, None] if p == 1 else np.array([[K[i, 0], K[i, 1]], [K[i, 1], K[i, 2]]])
         if p == 3 and abs(K[i, 1]) > _C_MAX * math.sqrt(K[i, 0] * K[i, 2]):
             return None

@@ -302,7 +302,7 @@ MLP_SEED_CLAIMS: list[SeedClaim] = [
         seed="002",
         section="Theorem 1.1, eq. (4)",
         kind="mlp",
-        as_written=r"\text{由于 } \delta_i^l \text{ 和 } \phi(z_j^{l-1}) \text{ 独立同分布: } "
+        as_written=r"\text{[paraphrased] since } \delta_i^l \text{ and } \phi(z_j^{l-1}) \text{ are i.i.d.: } "
         r"\mathbb{E}[(\partial J/\partial W_{ij}^l)^2] = \mathbb{E}[(\delta_i^l)^2]\,\mathbb{E}[\phi^2(z_j^{l-1})]",
         corrected=r"\delta_i^l \text{ and } \phi(z_j^{l-1}) \text{ are neither identically distributed nor independent; "
         r"the factorisation holds at infinite width (mean field). Zero-bias relu at finite width: }"
