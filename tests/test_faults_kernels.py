@@ -146,7 +146,7 @@ def test_a_long_kernel_says_how_long_and_stops_on_ctrl_c(kernel):
     rest, err = proc.communicate(timeout=60)
     waited = time.perf_counter() - sent
     text = "".join(lines) + rest
-    assert "will take about" in text and "years" in text or "days" in text, text + err
+    assert "will take about" in text and ("years" in text or "days" in text), text + err
     assert "STOPPED" in text, text + err
     assert waited < 10, f"the stop request took {waited:.1f} s"
 

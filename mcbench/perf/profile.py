@@ -84,7 +84,6 @@ from mcbench._core.rng import stream_key
 from mcbench._core.threads import numba_threads, resolve_threads, single_threaded_blas
 from mcbench._signals import checkpoint
 from mcbench.config import (
-    DEFAULT_MEMORY_BUDGET,
     NEGATIVE_UNACCOUNTED_WARNING,
     PROFILE_CHILD_TIMEOUT,
     TIMING_MIN_SECONDS,
@@ -92,7 +91,7 @@ from mcbench.config import (
 )
 from mcbench.env import OtherLoad, busy_note, environment
 from mcbench.mc import mlp, relu, sampling
-from mcbench.mc.mlp import MLPRun, block_size, mlp_flops
+from mcbench.mc.mlp import MLPRun, mlp_flops
 from mcbench.mc.relu import ReluMomentsRun
 from mcbench.mc.sampling import SampleRun, prepare_gaussian
 from mcbench.perf import limits
@@ -130,7 +129,7 @@ def kernel_run(kernel, threads: int):
     key = stream_key(p["seed"])
     if kernel.name == "mlp_propagation":
         spec = MLPSpec([p["width"]] * (p["depth"] + 1), p["activation"], p["init"])
-        block = block_size(spec, p["batch"], dtype, DEFAULT_MEMORY_BUDGET, False)
+        block = kernel.shape(threads)["block"]  # the block prepare's kernel runs with
         return MLPRun(spec, p["networks"], p["batch"], key, dtype, np.nan, block, threads), mlp.PHASES
     mean_t, lower_t = prepare_gaussian(*gaussian_problem(p["d"]), dtype)
     if kernel.name == "relu_moments":

@@ -32,7 +32,6 @@ from mcbench.theory.mlp import mlp_propagation as theory_mlp
 from mcbench.validation.claims.mlp_init import he_fan_out_spec
 from mcbench.validation.framework import Check, CheckOutput
 from mcbench.config import (
-    FINITE_WIDTH_SE_FRACTION,
     GAP_DEPTH,
     LAW_DEPTH,
     NARROW_WIDTHS,
@@ -108,8 +107,7 @@ def nlo_comparison(check: str, spec: MLPSpec, n_networks: int, n_inputs: int, se
         rows.append(_stats.comparison_rows(check, f"{qty} (NLO)", mc["layer"], nlo, est, se, dof=n_networks - 1))
         if mf_col is not None:
             mf = th[mf_col].to_numpy()
-            with np.errstate(invalid="ignore"):
-                beyond = ~(np.abs(nlo - mf) <= FINITE_WIDTH_SE_FRACTION * se)  # NaN NLO: not expected to hold
+            beyond = _stats.beyond_mean_field(nlo - mf, se, unknown_is_beyond=True)  # no NLO: no claim either
             rows.append(_stats.comparison_rows(check, f"{qty} (mean-field)", mc["layer"], mf, est, se,
                                                dof=n_networks - 1, finite_width=beyond))
     return rows, mc, th

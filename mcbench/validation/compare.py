@@ -64,7 +64,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcbench.config import DEFAULT_ALPHA, FINITE_WIDTH_SE_FRACTION
+from mcbench.config import DEFAULT_ALPHA
 from mcbench.env import environment, utc_now
 from mcbench.mc import mlp_propagation as mc_mlp
 from mcbench.spec import MLPSpec
@@ -409,9 +409,8 @@ def compare(spec: MLPSpec, *, n_networks: int, n_inputs: int, seed=0, pair_corre
         rows["theory_source"] = source
         rows["predicted_shift"] = shift
         if source == "mean_field":
-            with np.errstate(invalid="ignore"):
-                beyond = np.nan_to_num(np.abs(shift)) > FINITE_WIDTH_SE_FRACTION * rows["stderr"].to_numpy()
-            rows["finite_width"] = beyond
+            # no predicted shift (a quantity without 1/n theory): tested against mean field as usual
+            rows["finite_width"] = stats.beyond_mean_field(shift, rows["stderr"], unknown_is_beyond=False)
         frames.append(rows)
     table = stats.finalize(frames, alpha=alpha)
     seconds = time.perf_counter() - t0

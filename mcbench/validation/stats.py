@@ -43,7 +43,7 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import stats as _st
-from mcbench.config import DEFAULT_ALPHA, EXACT_RTOL, MIN_EFFECTIVE
+from mcbench.config import DEFAULT_ALPHA, EXACT_RTOL, FINITE_WIDTH_SE_FRACTION, MIN_EFFECTIVE
 
 
 COLUMNS = [
@@ -136,6 +136,29 @@ def comparison_rows(check, quantity, index, theory, estimate, stderr, *, dof=np.
     frame["seed_claim"] = bool(seed_claim)
     frame["finite_width"] = np.broadcast_to(np.asarray(finite_width, bool), theory.shape)
     return frame
+
+
+def beyond_mean_field(shift, stderr, *, unknown_is_beyond: bool) -> np.ndarray:
+    """Rows whose mean-field theory is not expected to match: predicted finite-width shift > the SE fraction.
+
+    Parameters
+    ----------
+    shift : array_like
+        Predicted finite-width shift of each row (NLO minus mean field), units of the estimate.
+    stderr : array_like
+        The rows' standard errors, same units.
+    unknown_is_beyond : bool
+        What a NaN shift (no NLO prediction) means: not expected to hold
+        (True) or tested against mean field as usual (False).
+
+    Returns
+    -------
+    ndarray of bool, the ``finite_width`` flags for :func:`comparison_rows`
+    """
+    shift = np.abs(np.asarray(shift, dtype=float))
+    limit = FINITE_WIDTH_SE_FRACTION * np.asarray(stderr, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isnan(shift), unknown_is_beyond, shift > limit)
 
 
 def finalize(frames, alpha=DEFAULT_ALPHA):
