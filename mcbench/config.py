@@ -35,6 +35,22 @@ CHECK_PILOT_NETWORKS = 8
 #: inside it, while a genuinely indefinite matrix does not.
 COV_RTOL = 1e-10
 
+#: critical_sigma_w2 looks for chi_1 = 1 at sigma_w^2 in this bracket (sigma_w^2 = fan-in x Var(W)),
+#: scanning it on a log grid with this many points per decade for the first sign change, then
+#: refining with brentq. The built-in activations' lines at sigma_b^2 in [0, 1] (normal or constant
+#: bias) lie in 0.47-3.7 (selu 0.48-1.5, erf 0.79-2.9, tanh 1-3.7, relu/softplus 2), except sigmoid's
+#: (phi' <= 1/4): 103-118, hence the upper end 1e3. A scan step costs ~5 ms for a quadrature activation,
+#: so a 20-value line of tanh takes a few seconds; two crossings within a quarter decade would be missed.
+CRITICAL_SIGMA_W2_BRACKET = (1e-2, 1e3)
+CRITICAL_SCAN_PER_DECADE = 4
+#: fit_depth_scale (mcbench.sweep.figures) fits log|c^l - c*| on l over the leading run of layers
+#: where |c^l - c*| > DEPTH_FIT_MIN_SE x c_se: at 4 SE the delta-method SE of log|c - c*| (c_se / |c - c*|
+#: <= 0.25) is within a few % of the exact one, and the log's bias (-SE^2/2 <= 0.03) stays below the
+#: noise; at 2-3 SE the last layers' log bias pulls xi down (measured in tests/test_sweep_figures.py).
+DEPTH_FIT_MIN_SE = 4.0
+#: ... and NaN with fewer usable layers than this (two points always fit a line exactly).
+DEPTH_FIT_MIN_LAYERS = 3
+
 # --------------------------------------------------------------------- suites ---
 
 

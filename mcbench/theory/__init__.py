@@ -27,7 +27,8 @@ Mean-field MLP theory (:mod:`.mlp`):
 - :func:`mlp_propagation` (spec, pair_correlation) -> per-layer DataFrame
 - ``mlp_propagation(spec, c0, order="nlo")`` adds the 1/n columns of
   :mod:`.nlo` (:func:`nlo_propagation`; per-layer maps :func:`nlo_layer_maps`)
-- :func:`mean_field_fixed_point`, :func:`exact_norm_ratio_moments`,
+- :func:`mean_field_fixed_point`, :func:`critical_sigma_w2` (the order-to-chaos line chi_1 = 1),
+  :func:`exact_norm_ratio_moments`,
   :func:`glorot_product_variance`, :func:`he_condition_weight_var`,
   :func:`xavier_variances`
 """
@@ -36,6 +37,7 @@ from mcbench.spec import init_variance, uniform_bound
 from mcbench.theory.normal import bvn_cdf, norm_cdf, norm_pdf
 from mcbench.theory.gaussian import expect, expect_pair, phi2_var_derivative, product_variance
 from mcbench.theory.mlp import (
+    critical_sigma_w2,
     exact_norm_ratio_moments,
     glorot_product_variance,
     he_condition_weight_var,
@@ -59,6 +61,7 @@ __all__ = [
     "init_variance",
     "uniform_bound",
     "bvn_cdf",
+    "critical_sigma_w2",
     "exact_norm_ratio_moments",
     "expect",
     "expect_pair",

@@ -92,7 +92,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from mcbench.spec import MLPSpec, init_variance
+from mcbench.config import CRITICAL_SCAN_PER_DECADE, CRITICAL_SIGMA_W2_BRACKET
+from mcbench.spec import MLPSpec, get_activation, init_variance
 from mcbench.theory.gaussian import expect, expect_pair, phi2_var_derivative
 from mcbench.theory.nlo import nlo_propagation
 
@@ -413,19 +414,20 @@ def _depth(rate: float) -> float:
     return 0.0 if rate == 0.0 else -1.0 / math.log(rate)
 
 
-def _find_root(g, x0: float, lower: float, upper: float, xtol: float) -> float:
+def _find_root(g, x0: float, lower: float, upper: float, xtol: float,
+               max_steps: int = _MAX_BRACKET_STEPS) -> float:
     """Root of g nearest x0 in the direction g(x0) points (g > 0: up, g < 0: down).
 
     The direction is where iterating the map x -> x + g(x) goes, so this finds
     the fixed point that attracts x0. Returns NaN if none is found in
-    ``_MAX_BRACKET_STEPS`` doublings (up) or halvings of the distance to
-    ``lower`` (down).
+    ``max_steps`` doublings (up) or halvings of the distance to ``lower``
+    (down).
     """
     g0 = g(x0)
     if g0 == 0.0:
         return x0
     a = x0
-    for k in range(1, _MAX_BRACKET_STEPS + 1):
+    for k in range(1, max_steps + 1):
         b = min(x0 * 2.0**k, upper) if g0 > 0 else lower + (x0 - lower) * 0.5**k
         gb = g(b)
         if gb == 0.0:
@@ -437,6 +439,33 @@ def _find_root(g, x0: float, lower: float, upper: float, xtol: float) -> float:
             break
         a = b
     return math.nan
+
+
+def _q_fixed_point(law: _Law, sw2: float, q_start: float, max_steps: int = _MAX_BRACKET_STEPS,
+                   max_steps_up: int | None = None) -> float:
+    """The fixed point q* of q -> sigma_w^2 E[phi(z)^2] + sigma_b^2 that the iterates from q_start reach.
+
+    0.0 when they decay to 0 (F(0) = 0 must hold), inf when they grow without
+    bound (no sign change of F(q) - q in ``max_steps_up`` doublings, default
+    ``max_steps``; ``max_steps`` halvings downwards), NaN otherwise. A
+    q_start <= 0 starts at 1.
+    """
+    q0 = q_start if q_start > 0 else 1.0
+
+    def g(qq):
+        return _q_step(law, sw2, qq) - qq
+
+    g0 = g(q0)
+    if abs(g0) <= _SAME_RTOL * q0:
+        return q0  # already a fixed point (e.g. relu at criticality: every q is one)
+    steps = max_steps if g0 < 0 or max_steps_up is None else max_steps_up
+    q_star = _find_root(g, q0, 0.0, 1e300, xtol=1e-300, max_steps=steps)
+    if math.isnan(q_star):
+        if g0 < 0 and _q_step(law, sw2, 0.0) == 0.0:
+            return 0.0  # iterates decay to the fixed point at 0
+        if g0 > 0:
+            return math.inf  # iterates grow without bound
+    return q_star
 
 
 def mean_field_fixed_point(spec: MLPSpec, q_start: float | None = None) -> dict:
@@ -482,17 +511,7 @@ def mean_field_fixed_point(spec: MLPSpec, q_start: float | None = None) -> dict:
     law = _Law.of(spec)
     if q_start is None:
         q_start = float(mlp_propagation(spec, depth_scales=False)["q"].iloc[-1])
-    q0 = q_start if q_start > 0 else 1.0
-
-    def g(qq):
-        return _q_step(law, sw2, qq) - qq
-
-    if abs(g(q0)) <= _SAME_RTOL * q0:
-        q_star = q0  # already a fixed point (e.g. relu at criticality: every q is one)
-    else:
-        q_star = _find_root(g, q0, 0.0, 1e300, xtol=1e-300)
-        if math.isnan(q_star) and g(q0) < 0 and _q_step(law, sw2, 0.0) == 0.0:
-            q_star = 0.0  # iterates decay to the fixed point at 0
+    q_star = _q_fixed_point(law, sw2, q_start)
     if not math.isfinite(q_star):
         return out
     # At q* = 0 both are the q -> 0+ limits (relu: E[relu'^2] -> 1/2, not relu'(0)^2 = 0).
@@ -514,6 +533,162 @@ def mean_field_fixed_point(spec: MLPSpec, q_start: float | None = None) -> dict:
         chi_c = sw2 * expect_pair(law.act, law.beta, q_star, q_star, c_star * q_star, "dphi")
     out.update(c_star=c_star, chi_c_star=chi_c, xi_c=_depth(chi_c))
     return out
+
+
+# -------------------------------------------------------- order-to-chaos line
+
+#: Accepted ``bias=`` of :func:`critical_sigma_w2`.
+CRITICAL_BIAS_KINDS = ("normal", "constant")
+
+
+def _q_inf_limit(beta: float) -> float:
+    """Variance at which q -> infinity limits are evaluated: sd 1e12 max(1, |beta|).
+
+    A mean beta shifts E[phi'(z)^2] by O(beta / sd) there (relu: Phi(beta / sd)),
+    so the limit is good to ~1e-12.
+    """
+    return 1e24 * max(1.0, beta * beta)
+
+
+#: The critical line's fixed-point search from q = 1: 40 halvings reach 1e-12 (_q_zero_limit), 80
+#: doublings 1.2e24 (_q_inf_limit), where the q -> 0 and q -> inf limits are evaluated anyway
+#: (mean_field_fixed_point's 200 halvings cost ~2 s per tanh value at sigma_b^2 = 0).
+_CRITICAL_BRACKET_STEPS = 40
+_CRITICAL_BRACKET_STEPS_UP = 80
+#: |chi_1 - 1| at brentq's root above which chi_1 jumped across 1 rather than crossed it (a
+#: continuous crossing leaves ~1e-12; gelu at sigma_b^2 = 0 jumps from 0.59 to 1.18 where the
+#: iterates from q = 1 switch from decaying to growing).
+_CRITICAL_JUMP_TOL = 1e-6
+
+
+def _chi1_on_line(law: _Law, sw2: float, q_start: float) -> float:
+    """chi_1 = sigma_w^2 E[phi'(z)^2] at the q* reached from q_start (its limits at q* = 0 and q* = inf)."""
+    q_star = _q_fixed_point(law, sw2, q_start, _CRITICAL_BRACKET_STEPS, _CRITICAL_BRACKET_STEPS_UP)
+    if math.isnan(q_star):
+        return math.nan
+    if q_star == 0.0:
+        q_eval = _q_zero_limit(law.beta)
+    elif math.isinf(q_star):
+        q_eval = _q_inf_limit(law.beta)
+    else:
+        q_eval = q_star
+    return sw2 * expect(law.act, law.beta, q_eval, "dphi2")
+
+
+def _critical_one(act, sb2: float, bias: str) -> float:
+    if bias == "normal":
+        spec_bias = ("normal", sb2)
+    else:
+        spec_bias = ("constant", math.sqrt(sb2)) if sb2 > 0 else "zero"
+    law = _Law.of(MLPSpec([1, 1, 1], act, weight_var=1.0, bias=spec_bias))
+    lo, hi = CRITICAL_SIGMA_W2_BRACKET
+    n_grid = int(round(CRITICAL_SCAN_PER_DECADE * math.log10(hi / lo))) + 1
+    q_start = 1.0
+
+    def g(sw2):
+        return _chi1_on_line(law, sw2, q_start) - 1.0
+
+    a, ga = math.nan, math.nan
+    for b in np.geomspace(lo, hi, n_grid):
+        gb = g(float(b))
+        if gb == 0.0:
+            return float(b)
+        if ga < 0.0 < gb:  # NaN on either side compares False: no crossing across a gap
+            root = optimize.brentq(g, a, float(b), xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=400)
+            break
+        a, ga = float(b), gb
+    else:
+        return math.nan
+    if law.sb2 == 0.0 and _q_step(law, 1.0, 0.0) == 0.0:
+        # q* = 0 on the ordered side (F(0) = 0), where chi_1 = sigma_w^2 lim_{q->0+} E[phi'^2] exactly; the
+        # chaotic side leaves chi_1 = 1 only quadratically (q* grows from 0 there, and chi_1 and the q-map
+        # slope coincide at q = 0), so round-off moves brentq's root by a few 1e-8 (erf: 1.6e-8 off
+        # pi / 4). Take the ordered side's crossing when the root is that one.
+        x0 = 1.0 / expect(law.act, law.beta, _q_zero_limit(law.beta), "dphi2")
+        below = _q_fixed_point(law, x0 * (1 - 1e-5), q_start, _CRITICAL_BRACKET_STEPS, _CRITICAL_BRACKET_STEPS_UP)
+        if abs(root - x0) <= 1e-5 * x0 and below == 0.0:
+            return x0
+    if not abs(g(root)) <= _CRITICAL_JUMP_TOL:
+        return math.nan  # chi_1 jumps across 1 there (q* switches branch): it never equals 1
+    return root
+
+
+def critical_sigma_w2(activation, sigma_b2, *, bias: str = "normal"):
+    r"""The order-to-chaos line: the sigma_w^2 at which chi_1 = 1 at the mean-field fixed point q*.
+
+    For a constant-width stack with sigma_w^2 = n Var(W) and bias variance
+    sigma_b^2 (module docstring), chi_1 = sigma_w^2 E[phi'(z)^2], z ~ N(beta, q*),
+    where q* is the fixed point of q -> sigma_w^2 E[phi(z)^2] + sigma_b^2 that the
+    iterates reach from q = 1 (Poole et al. 2016; Schoenholz et al. 2017).
+    chi_1 < 1: ordered (correlations go to 1, gradients vanish with depth);
+    chi_1 > 1: chaotic (c* < 1, gradients explode).
+
+    Parameters
+    ----------
+    activation : str or Activation
+    sigma_b2 : float or sequence of float, each finite and >= 0
+    bias : {"normal", "constant"}
+        ``"normal"``: b_i ~ N(0, sigma_b^2). ``"constant"``: b_i = sqrt(sigma_b^2)
+        (a constant of the same second moment; the maps then see z ~ N(beta, q*)
+        with beta = sqrt(sigma_b^2) and no bias variance).
+
+    Returns
+    -------
+    float, or ndarray of the same shape for a sequence
+        sigma_w^2 (dimensionless: fan-in x weight variance). The first
+        (smallest) crossing of chi_1 = 1 from below on a log scan of
+        ``mcbench.config.CRITICAL_SIGMA_W2_BRACKET`` (refined by brentq to
+        ~1e-14 relative). NaN when there is none there: chi_1 >= 1 already at
+        its low end, or chi_1 < 1 all through it, or it jumps across 1 (where
+        the iterates from q = 1 switch from decaying to q* = 0 to growing
+        without bound: gelu at sigma_b^2 = 0 and 0.05, silu up to 0.3, normal
+        bias), or it is undefined across the crossing.
+
+    Notes
+    -----
+    Where the q-map has no finite fixed point (iterates grow without bound,
+    e.g. relu with sigma_b^2 > 0 at sigma_w^2 >= 2), q* = inf and chi_1 is its
+    q -> inf limit, evaluated at q = 1e24 max(1, beta^2) (exact for relu, linear
+    and piecewise-linear activations with a normal bias, ~1e-12 otherwise). So relu's line is
+    sigma_w^2 = 2 at every sigma_b^2 (E[relu'(z)^2] = 1/2 at any q), although q*
+    diverges there for sigma_b^2 > 0; and a x + b gives 1 / a^2. A linear net
+    has no chaotic phase (the c-map is linear), so its "line" only marks where
+    gradients neither vanish nor explode.
+
+    At sigma_b^2 = 0 with phi(beta) = 0 (tanh, erf, relu, ...), q* = 0 on the
+    ordered side, where chi_1 = sigma_w^2 lim_{q->0+} E[phi'(z)^2] (evaluated at
+    q = 1e-12 max(1, beta^2), as :func:`mean_field_fixed_point` does), and the
+    line ends at sigma_w^2 = 1 / lim E[phi'^2]: 1 for tanh to ~1e-12 (the
+    limit's O(q) error), 2 for relu. There the chaotic side meets chi_1 = 1
+    only quadratically, and that crossing is the one returned.
+
+    Cost: ~30 fixed-point solves per value, ~0.1 s for a quadrature
+    activation (tanh), ~5 ms for closed forms (relu, erf).
+
+    Raises
+    ------
+    ValueError
+        ``bias`` is not "normal" or "constant", or a sigma_b2 is negative or
+        not finite.
+
+    Examples
+    --------
+    >>> from mcbench.theory import critical_sigma_w2
+    >>> round(critical_sigma_w2("tanh", 0.05), 4)   # Schoenholz et al. 2017: ~1.76
+    1.761
+    >>> critical_sigma_w2("relu", [0.0, 0.1, 1.0]).round(12).tolist()   # sigma_w^2 / 2 = 1
+    [2.0, 2.0, 2.0]
+    >>> round(critical_sigma_w2("tanh", 0.0), 9)   # q* = 0: chi_1 = sigma_w^2 tanh'(0)^2
+    1.0
+    """
+    if not isinstance(bias, str) or bias not in CRITICAL_BIAS_KINDS:
+        raise ValueError(f"bias must be one of {', '.join(map(repr, CRITICAL_BIAS_KINDS))}; got {bias!r}")
+    act = get_activation(activation)
+    values = np.asarray(sigma_b2, dtype=float)
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"sigma_b2 must be finite and >= 0, got {sigma_b2!r}")
+    out = np.array([_critical_one(act, float(v), bias) for v in values.ravel()]).reshape(values.shape)
+    return float(out) if out.ndim == 0 else out
 
 
 # ------------------------------------------------------------ init formulas
