@@ -25,6 +25,11 @@ compare            your network: Monte Carlo against theory per layer, with verd
 run_validation     run a suite of checks; Holm-corrected verdicts
 write_report       render a run as CSV, Markdown, HTML and figures
 
+Sweeps
+------
+sweep              theory and Monte Carlo over a grid of networks (the order-to-chaos
+                   phase diagram), locally or as tasks on a Dask cluster
+
 Examples
 --------
 >>> import numpy as np
@@ -45,6 +50,7 @@ from mcbench._version import __version__
 from mcbench.mc import sample_mvn
 from mcbench.report import write_report
 from mcbench.spec import MLPSpec, activation_names, register_activation
+from mcbench.sweeps import sweep
 from mcbench.validation.compare import Comparison, compare
 from mcbench.validation.runner import run_validation
 
@@ -58,6 +64,7 @@ __all__ = [
     "register_activation",
     "run_validation",
     "sample_mvn",
+    "sweep",
     "theory",
     "write_report",
 ]

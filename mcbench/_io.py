@@ -54,12 +54,15 @@ def _fsync_dir(folder: Path):
 
 
 @contextlib.contextmanager
-def locked(path: Path):
-    """Hold an exclusive ``flock`` on ``<path>.lock`` (created beside ``path`` if missing) within the block."""
+def locked(path: Path, wait: bool = True):
+    """Hold an exclusive ``flock`` on ``<path>.lock`` (created beside ``path`` if missing) within the block.
+
+    With ``wait=False`` a lock held by another process raises ``BlockingIOError`` at once.
+    """
     path = Path(path)
     fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)  # the umask applies
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -32,6 +32,9 @@ from mcbench.config import (
     PROFILE_PROBLEMS,
     SUITE_DURATIONS,
     SUITES,
+    SWEEP_INPUTS,
+    SWEEP_NETWORKS,
+    SWEEP_PAIR_CORRELATION,
 )
 from mcbench.env import provenance, utc_now
 from mcbench.perf.nightly import (
@@ -46,6 +49,11 @@ from mcbench.perf.nightly import (
 from mcbench.perf.profile import main as profile_main
 from mcbench.report import format_summary_line, write_report
 from mcbench.mc import mlp_propagation as mc_mlp
+from mcbench.sweeps import cells as sweep_cells
+from mcbench.sweeps import sweep
+from mcbench.sweeps.analysis import gradient_zero_crossings
+from mcbench.sweeps.engine import TABLE_NAME, dask_client
+from mcbench.sweeps.figures import draw_sweep_figures
 from mcbench.spec import INIT_SCHEMES, MLPSpec, abrelu, activation_names, leaky_relu
 from mcbench.validation.compare import THEORIES, compare
 from mcbench.validation.runner import catalogue, run_validation
@@ -74,6 +82,8 @@ examples:
   mcbench profile relu_moments --d 64   where the time goes in one kernel
   mcbench check --widths 784,512x20,10 --activation tanh --init xavier_normal --bias normal:0.05
                                         your network: Monte Carlo against theory, layer by layer
+  mcbench sweep --activation tanh --sigma-w2 0.5:4:36 --sigma-b2 0:0.3:16 --depth 30 --width 256 --dask-local 2
+                                        the order-to-chaos phase diagram, on a local Dask cluster
 
 exit codes: 0 all verdicts pass (seed errata and underpowered rows included), no kernel regressed;
             {EXIT_VALIDATION_FAILED} a validation comparison failed;
@@ -119,6 +129,49 @@ def _widths(text):
     return widths
 
 
+def _values(text):
+    """``START:STOP:COUNT`` (evenly spaced, ends included) or ``a,b,c`` -> list of floats."""
+    try:
+        if ":" in text:
+            start, stop, count = text.split(":")
+            count = int(count)
+            if count < 1:
+                raise ValueError
+            # 12 significant digits: 0:0.3:13 gives 0.05, not linspace's 0.049999999999999996 (cells are keyed by value)
+            return [float(f"{v:.12g}") for v in np.linspace(float(start), float(stop), count)]
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be START:STOP:COUNT or a comma list of numbers, got {text!r}") \
+            from None
+
+
+def _int_values(text):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"must be positive integers, comma-separated, got {text!r}")
+    return values
+
+
+def _names(text):
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _optional_float(text):
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or none, got {text!r}") from None
+
+
+def _input_var(text):
+    return "q_star" if text == "q_star" else _optional_float(text)
+
+
 def _bias(text):
     if text == "zero":
         return "zero"
@@ -139,6 +192,15 @@ def _add_common(p):
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
+
+
+def _add_dask_options(p, tasks: str):
+    engine = p.add_mutually_exclusive_group()
+    engine.add_argument("--dask-local", type=_positive_int, default=None, metavar="N",
+                        help=f"run the {tasks} as tasks on a new local Dask cluster of N worker processes (the "
+                             "cores shared between them; pip install 'mcbench[dask]')")
+    engine.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help=f"run the {tasks} as tasks on the Dask cluster at ADDRESS, e.g. tcp://HOST:8786")
 
 
 def _add_run_options(p, default_suite: str, suite_help: str):
@@ -189,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="family-wise error rate for Holm across the run (default 1e-3)")
     v.add_argument("--list", action="store_true",
                    help="list the checks of --suite (those --only selects, if given) with what each compares and why its sizes, and exit")
+    _add_dask_options(v, "checks")
     _add_common(v)
 
     n = sub.add_parser(
@@ -258,6 +321,50 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=None,
                    help="output folder, must not exist (default: results/check-UTCSTAMP)")
     _add_common(c)
+    w = sub.add_parser(
+        "sweep", help="theory and Monte Carlo over a grid of networks: the order-to-chaos phase diagram",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="For every cell of the grid (the product of the lists below) run the mean-field and 1/n\n"
+                    "theory and a Monte Carlo of random MLPs of that width and depth, and write one row per\n"
+                    "(cell, layer) to OUT/sweep.csv (and sweep.parquet with pyarrow): q, c, qtilde with SEs\n"
+                    "and z, chi_1, q*, c*, xi_q, xi_c, and the log gradient ratio log(qtilde^1/qtilde^L).\n"
+                    "Figures: the phase diagram over (sigma_w^2, sigma_b^2) with the critical line chi_1 = 1,\n"
+                    "and the depth scale xi_c against sigma_w^2. Each cell's inputs start at its fixed point\n"
+                    "q* (--input-var). Finished cells are kept in OUT/cells/: rerun the same command to resume.\n\n"
+                    "Ranges: START:STOP:COUNT (COUNT evenly spaced values, both ends included) or a comma list.\n"
+                    "Engine: here by default; --dask-local N starts N Dask worker processes, --scheduler\n"
+                    "tcp://HOST:8786 uses a running cluster (pip install 'mcbench[dask]'); same numbers on all.",
+        epilog="example:\n  mcbench sweep --activation tanh --sigma-w2 0.5:4:36 --sigma-b2 0:0.3:16 --depth 30 "
+               "--width 256 --out results/sweep-tanh",
+    )
+    w.add_argument("--activation", type=_names, default=["tanh"],
+                   help="activation(s), comma-separated (default tanh): " + ", ".join(activation_names()))
+    weights = w.add_mutually_exclusive_group()
+    weights.add_argument("--sigma-w2", type=_values, default=None, metavar="RANGE",
+                         help="sigma_w^2 = width x Var(W) of Gaussian weights (default 0.5:4:8)")
+    weights.add_argument("--init", type=_names, default=None,
+                         help=f"init scheme(s) instead of --sigma-w2: {', '.join(INIT_SCHEMES)}")
+    w.add_argument("--sigma-b2", type=_values, default=[0.05], metavar="RANGE",
+                   help="bias variance(s) (default 0.05)")
+    w.add_argument("--bias", choices=("normal", "constant"), default="normal",
+                   help="normal: b ~ N(0, sigma_b^2) (default); constant: every b = sqrt(sigma_b^2)")
+    w.add_argument("--depth", type=_int_values, default=[30], metavar="L[,L...]", help="depth(s) (default 30)")
+    w.add_argument("--width", type=_int_values, default=[256], metavar="N[,N...]", help="width(s) (default 256)")
+    w.add_argument("--networks", type=_positive_int, default=SWEEP_NETWORKS,
+                   help=f"random networks per cell, the replicates behind every SE (default {SWEEP_NETWORKS})")
+    w.add_argument("--inputs", type=_positive_int, default=SWEEP_INPUTS,
+                   help=f"inputs per network, even (default {SWEEP_INPUTS})")
+    w.add_argument("--pair-correlation", type=_optional_float, default=SWEEP_PAIR_CORRELATION,
+                   help=f"correlation of each input pair, for c (default {SWEEP_PAIR_CORRELATION}; none: no c)")
+    w.add_argument("--input-var", type=_input_var, default="q_star",
+                   help="input variance: q_star (default; each cell starts at its fixed point) or a number")
+    w.add_argument("--theory", choices=("nlo", "mean_field"), default="nlo",
+                   help="nlo (default) adds the 1/n columns q_nlo, c_nlo; mean_field is ~2x faster")
+    w.add_argument("--out", type=Path, default=None,
+                   help="output folder; an existing one of the same sweep is resumed (default results/sweep-UTCSTAMP)")
+    _add_dask_options(w, "cells")
+    _add_common(w)
+
     h = sub.add_parser(
         "history", help="draw the nightly history as one offline HTML page",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -315,9 +422,9 @@ def cmd_validate(args) -> int:
         raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
     out = args.out or _default_out(args.suite)
     # The output folder is made (hidden) before the run: one that cannot be written fails now, not after it.
-    with atomic_directory(out) as tmp:
-        result = run_validation(args.suite, seed=args.seed, threads=args.threads, quiet=args.quiet,
-                                alpha=alpha, only=args.only)
+    with atomic_directory(out) as tmp, dask_client(args.scheduler, args.dask_local, args.threads) as client:
+        result = run_validation(args.suite, seed=args.seed, threads=None if client else args.threads,
+                                quiet=args.quiet, alpha=alpha, only=args.only, client=client)
         paths = write_report(result, tmp)
     summary = per_check_summary(result.table)
     print(summary.to_string(index=False) if len(summary) else
@@ -457,6 +564,35 @@ def cmd_nightly(args) -> int:
                    validate=not args.skip_validation)
 
 
+def cmd_sweep(args) -> int:
+    grid = {"activation": args.activation}
+    if args.init is not None:
+        grid["init"] = args.init
+    else:
+        grid["sigma_w2"] = args.sigma_w2 if args.sigma_w2 is not None else list(np.linspace(0.5, 4.0, 8))
+    grid |= {"sigma_b2": args.sigma_b2, "width": args.width, "depth": args.depth}
+    out = args.out or Path("results") / f"sweep-{utc_now(for_path=True)}"
+    cells = sweep_cells(grid, bias=args.bias)  # a bad grid fails now, before a cluster starts
+    if not args.quiet:
+        print(f"sweep: {len(cells)} cells into {out}", file=sys.stderr)
+    with dask_client(args.scheduler, args.dask_local, args.threads) as client:
+        table = sweep(grid, n_networks=args.networks, n_inputs=args.inputs, pair_correlation=args.pair_correlation,
+                      seed=args.seed, client=client, out=out, input_var=args.input_var, theory=args.theory,
+                      bias=args.bias, threads=args.threads, quiet=args.quiet)
+    a = table.attrs
+    print(f"sweep: {a['cells']} cells ({a['computed']} computed, {a['reused']} reused) x layers = {len(table)} rows "
+          f"in {a['wall_seconds']:.1f} s ({a['engine']})")
+    crossings = gradient_zero_crossings(table)
+    if len(crossings):
+        print("critical line, where the Monte Carlo gradient ratio log(qtilde^1/qtilde^L) changes sign:")
+        print(crossings.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    figures = draw_sweep_figures(table, out)
+    print(f"table: {out / TABLE_NAME}" + (f"; figures: {', '.join(figures)}" if figures else
+                                         "; figures skipped (pip install 'mcbench[plot]')"
+                                         if figures is None else ""))
+    return 0
+
+
 def cmd_history(args) -> int:
     if not (args.out / HISTORY_NAME).is_file():
         raise ValueError(f"--out {args.out}: no {HISTORY_NAME} there (mcbench nightly writes it)")
@@ -475,7 +611,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     handler = {"validate": cmd_validate, "check": cmd_check, "nightly": cmd_nightly, "history": cmd_history,
-               "profile": cmd_profile}[args.command]
+               "profile": cmd_profile, "sweep": cmd_sweep}[args.command]
     # Python's default SIGTERM kills the process at once, skipping the cleanup that removes a
     # half-written output folder; as an exception it unwinds exactly as Ctrl-C does.
     try:
@@ -490,8 +626,9 @@ def main(argv=None) -> int:
         return 0
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
-        print(f"mcbench {args.command}: {'terminated' if terminated else 'interrupted'}; "
-              "no partial output was left behind", file=sys.stderr)
+        kept = ("the finished cells are kept in OUT/cells/ (each whole): rerun the same command to resume"
+                if args.command == "sweep" else "no partial output was left behind")
+        print(f"mcbench {args.command}: {'terminated' if terminated else 'interrupted'}; {kept}", file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     except Exception:  # noqa: BLE001 - a crash must not read as exit code 1 (a failed comparison)
         traceback.print_exc()

@@ -269,3 +269,19 @@ WORST_ROWS = 10
 FIGURE_DPI = 110
 #: z-scores beyond +-Z_CLIP are drawn at the edge of the z histogram.
 Z_CLIP = 5.0
+
+
+# ---------------------------------------------------------------------- sweeps ---
+
+#: mcbench sweep defaults per cell: networks (the replicates behind every SE), inputs per network (even:
+#: they go through as pairs) and the pair's input correlation. At width 256, depth 30 a cell's Monte
+#: Carlo takes ~1 s on one core with these sizes and its mean-field theory ~1.3 s (the c-map's 2-D
+#: quadrature at each layer; NLO adds ~3 s), 2026-12-03; the SE of the log gradient ratio is ~0.05.
+SWEEP_NETWORKS = 32
+SWEEP_INPUTS = 64
+SWEEP_PAIR_CORRELATION = 0.5
+#: Expected cost of a cell, for the sweep's progress ETA (seconds on one core, 2026-12-03): the Monte
+#: Carlo's 4 n^2 flops per layer, input and network at ~1e10 flop/s, plus the theory's time per layer
+#: (the c-map's 2-D quadrature with a pair correlation, ~45 ms; ~2 ms without).
+SWEEP_FLOP_RATE = 1e10
+SWEEP_THEORY_LAYER_SECONDS = {"pair": 0.045, "single": 0.002}

@@ -28,7 +28,7 @@ LAYERS = {
     "mcbench.env": 4,
     "mcbench.validation": 5,
     "mcbench.report": 6, "mcbench._io": 6,
-    "mcbench.perf": 7,
+    "mcbench.perf": 7, "mcbench.sweeps": 7,
     "mcbench.cli": 8, "mcbench.__main__": 9,
     "mcbench": 10,  # the facade
 }

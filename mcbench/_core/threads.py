@@ -142,3 +142,35 @@ def numba_threads(threads: int | None):
         yield n
     finally:
         numba.set_num_threads(previous)
+
+
+#: One task's kernels at a time per process: a Dask worker with nthreads > 1 runs tasks in several
+#: threads, and Numba's default (workqueue) threading layer must not be entered from two at once;
+#: the task that runs uses all the worker's threads instead.
+_TASK_LOCK = threading.Lock()
+
+
+def _dask_worker_nthreads() -> int | None:
+    """The ``nthreads`` of the Dask worker running this code, or None outside a worker (or without distributed)."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        return int(get_worker().state.nthreads)
+    except ValueError:  # not running in a worker
+        return None
+
+
+@contextlib.contextmanager
+def task_threads(threads: int | None = None):
+    """Run one task's kernels: with ``threads`` Numba threads, or inside a Dask worker its ``nthreads``.
+
+    The worker's count is capped at ``NUMBA_NUM_THREADS``; outside a worker,
+    None leaves the setting as it is. Tasks of one process take turns.
+    """
+    if threads is None:
+        nthreads = _dask_worker_nthreads()
+        threads = None if nthreads is None else min(nthreads, numba.config.NUMBA_NUM_THREADS)
+    with _TASK_LOCK, numba_threads(threads) as n:
+        yield n

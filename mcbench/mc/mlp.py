@@ -464,6 +464,10 @@ def summarize(stats, spec: MLPSpec, n_inputs: int, pairs: bool) -> pd.DataFrame:
     qt, prev = qt_k.mean(axis=0), prev_k.mean(axis=0)
     cols["wgrad_factorized"] = qt * prev
     cols["wgrad_factorized_se"] = _mean_se(qt_k * prev + qt * prev_k)[1]
+    # log(qtilde^1 / qtilde^L), the gradient's growth through the net (the sweep's phase diagram): a
+    # delta-method SE from each network's linearisation, so the layers' correlation is accounted for.
+    log_ratio = float(np.log(qt[0] / qt[-1]))
+    log_ratio_se = float(_mean_se(qt_k[:, 0] / qt[0] - qt_k[:, -1] / qt[-1])[1])
     put("norm_ratio_mean", st[:, :, S_R] / n_inputs)
     put("norm_ratio_m2", st[:, :, S_R2] / n_inputs)
     if pairs:
@@ -477,7 +481,9 @@ def summarize(stats, spec: MLPSpec, n_inputs: int, pairs: bool) -> pd.DataFrame:
         c = cab_m / np.sqrt(caa_m * cbb_m)
         cols["c"] = c
         cols["c_se"] = _mean_se(cab / np.sqrt(caa_m * cbb_m) - 0.5 * c * (caa / caa_m + cbb / cbb_m))[1]
-    return pd.DataFrame(cols)
+    frame = pd.DataFrame(cols)
+    frame.attrs.update(log_grad_ratio=log_ratio, log_grad_ratio_se=log_ratio_se)
+    return frame
 
 
 def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype=np.float64,
@@ -527,7 +533,8 @@ def mlp_propagation(spec: MLPSpec, n_networks: int, n_inputs: int, seed=0, dtype
         ``wgrad_factorized`` (E[(delta^l)^2] E[phi(z^{l-1})^2], seed 002's
         Theorem 1.1), ``norm_ratio_mean``/``norm_ratio_m2`` (first and second
         moment of ||h^l||^2 / ||h^0||^2), and ``c`` with ``pair_correlation``.
-        ``attrs`` holds n_networks, n_inputs, dof (= n_networks - 1), seconds,
+        ``attrs`` holds ``log_grad_ratio`` log(qtilde^1 / qtilde^L) and its
+        delta-method ``log_grad_ratio_se``, n_networks, n_inputs, dof (= n_networks - 1), seconds,
         compile_seconds, gflop, threads, block and dtype. ``gflop`` counts
         4 B n_{l-1} n_l per layer and network (forward + backward data
         gradient, the benchmark's convention); the kernel skips the first

@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from mcbench._core.threads import numba_threads, resolve_threads
+from mcbench._core.threads import numba_threads, resolve_threads, task_threads
+from mcbench._version import __version__
 from mcbench._signals import checkpoint
 from mcbench.config import DEFAULT_ALPHA, SUITE_CONFIGS, SUITES
 from mcbench.env import environment, utc_now
@@ -58,8 +59,59 @@ def warm_up():
         step()
 
 
+def run_check(suite: str, seed: int, name: str):
+    """Run check ``name`` of ``suite`` as one task: (its output, its wall seconds).
+
+    A Dask worker rebuilds the catalogue and finds the check by name (checks
+    hold functions, which are not shipped), then runs it on the worker's
+    threads (:func:`mcbench._core.threads.task_threads`). Its stream is
+    :func:`check_seed` (seed, name), so the output does not depend on where it ran.
+    """
+    check = next((c for c in catalogue() if c.name == name), None)
+    if check is None:
+        raise ValueError(f"no check named {name!r} in this mcbench ({__version__}); "
+                         "do the workers run the same version as the client?")
+    start = time.perf_counter()
+    with task_threads():
+        output = check.run(SUITE_CONFIGS[suite], check_seed(seed, name))
+    return output, time.perf_counter() - start
+
+
+def _run_here(checks, cfg, seed: int, progress: Progress) -> tuple[list, dict]:
+    """The checks one after another in this process; (outputs, seconds per check)."""
+    outputs, timings = [], {}
+    for check in checks:
+        checkpoint()  # a Ctrl-C or SIGTERM that arrived while a kernel compiled or loaded
+        progress.begin(check.name)
+        start = time.perf_counter()
+        outputs.append(check.run(cfg, check_seed(seed, check.name)))
+        timings[check.name] = time.perf_counter() - start
+        progress.end()
+    return outputs, timings
+
+
+def _run_on_dask(client, checks, suite: str, seed: int, progress: Progress) -> tuple[list, dict]:
+    """Each check one task on ``client``; outputs in catalogue order, whatever order the tasks finish in."""
+    try:
+        from distributed import as_completed
+    except ImportError:
+        raise ValueError("running on Dask needs the dask extra: pip install 'mcbench[dask]'") from None
+    futures = {client.submit(run_check, suite, seed, c.name, pure=False): c.name for c in checks}
+    results = {}
+    try:
+        for future in as_completed(list(futures)):
+            checkpoint()
+            name = futures[future]
+            progress.begin(name)
+            results[name] = future.result()
+            progress.end()
+    finally:
+        client.cancel(list(futures))  # nothing left running on the cluster after an interrupt
+    return [results[c.name][0] for c in checks], {c.name: results[c.name][1] for c in checks}
+
+
 def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: bool = False,
-                   alpha: float = DEFAULT_ALPHA, only=None) -> ValidationResult:
+                   alpha: float = DEFAULT_ALPHA, only=None, client=None) -> ValidationResult:
     """Run a suite's checks and return the Holm-corrected table and figure data.
 
     Parameters
@@ -79,6 +131,9 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
         Family-wise error rate for Holm across the whole run.
     only : str, optional
         Run only checks whose name contains this substring.
+    client : distributed.Client, optional
+        Run each check as a task on this Dask cluster (``pip install
+        'mcbench[dask]'``); the table is the same, bit for bit, as a local run's.
 
     Examples
     --------
@@ -100,23 +155,24 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
         raise ValueError(f"no check name contains {only!r}")
     started = utc_now()
     t0 = time.perf_counter()
-    if not quiet:
-        print(f"validate[{suite}]: loading the compiled kernels (compiling them takes ~1 min on a first run)...",
-              file=sys.stderr, flush=True)
-    warm_up()
     progress = Progress([c.cost for c in checks], quiet=quiet, label=f"validate[{suite}]")
-    outputs, timings = [], {}
     with numba_threads(threads):
-        for check in checks:
-            checkpoint()  # a Ctrl-C or SIGTERM that arrived while a kernel compiled or loaded
-            progress.begin(check.name)
-            start = time.perf_counter()
-            outputs.append(check.run(cfg, check_seed(seed, check.name)))
-            timings[check.name] = time.perf_counter() - start
-            progress.end()
+        if client is None:
+            if not quiet:
+                print(f"validate[{suite}]: loading the compiled kernels (compiling them takes ~1 min on a first "
+                      "run)...", file=sys.stderr, flush=True)
+            warm_up()
+            outputs, timings = _run_here(checks, cfg, seed, progress)
+        else:
+            if not quiet:
+                print(f"validate[{suite}]: {len(checks)} checks as tasks on {client.scheduler.address}; "
+                      f"Dask dashboard at {client.dashboard_link}", file=sys.stderr, flush=True)
+            outputs, timings = _run_on_dask(client, checks, suite, seed, progress)
         progress.close()
         env = environment(seed=seed, suite=suite, started=started, finished=utc_now(),
                           seconds=time.perf_counter() - t0, check_runs=len(checks))
+        if client is not None:
+            env["engine"] = f"dask {client.scheduler.address}"
 
     def gather(attr):
         frames = [f for out in outputs for f in getattr(out, attr)]
