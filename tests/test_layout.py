@@ -1,6 +1,6 @@
 """The package layout: dependencies run one way, imports sit at module top, the facade lists the API.
 
-The data flow is spec -> theory | mc -> validation -> report -> perf | cli,
+The data flow is spec -> theory | mc -> validation -> report -> perf | sweep -> cli,
 with plumbing (``_core``, ``config``, ``_signals``, ``progress``, ``_version``)
 below everything. A module may import from its own package (no cycles) or
 from a lower layer; never from a higher layer or from a sibling of its layer
