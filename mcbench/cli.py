@@ -9,6 +9,7 @@ import importlib.util
 import time
 import signal
 import sys
+import tomllib
 import traceback
 from pathlib import Path
 
@@ -131,6 +132,125 @@ def _bias(text):
     raise argparse.ArgumentTypeError(f"must be zero, normal:VAR or constant:VALUE, got {text!r}")
 
 
+#: ``mcbench check --spec FILE.toml``: the keys a spec file may set -> (the flag it replaces, default).
+#: Values take the flag's form (``bias = "normal:0.05"``), except that ``widths`` may also be a list of
+#: integers and ``weight_var`` a list with one variance per layer.
+CHECK_SPEC_KEYS = {
+    "widths": ("--widths", None),
+    "activation": ("--activation", "relu"),
+    "init": ("--init", "he_normal"),
+    "weight_var": ("--weight-var", None),
+    "bias": ("--bias", "zero"),
+    "input_var": ("--input-var", 1.0),
+    "pair_correlation": ("--pair-correlation", None),
+    "networks": ("--networks", None),
+    "inputs": ("--inputs", None),
+    "theory": ("--theory", "auto"),
+}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _spec_value(key: str, value):
+    """One value of a ``--spec`` file, in the form the flag's parser gives; ValueError (without the key) if bad."""
+    try:
+        if key == "widths":
+            if isinstance(value, str):
+                return _widths(value)
+            if isinstance(value, list) and len(value) >= 2 and all(_is_int(w) and w >= 1 for w in value):
+                return list(value)
+            raise ValueError(f"must be a list of at least 2 integers >= 1 or a string like \"784,512x20,10\", "
+                             f"got {value!r}")
+        if key == "bias":
+            if isinstance(value, str):
+                return _bias(value)
+            raise ValueError(f"must be a string: \"zero\", \"normal:VAR\" or \"constant:VALUE\", got {value!r}")
+        if key in ("activation", "init", "theory"):
+            if not isinstance(value, str):
+                raise ValueError(f"must be a string, got {value!r}")
+            if key == "theory" and value not in THEORIES:
+                raise ValueError(f"must be one of {', '.join(THEORIES)}, got {value!r}")
+            return value
+        if key in ("networks", "inputs"):
+            if _is_int(value) and value >= 1:
+                return value
+            raise ValueError(f"must be a positive integer, got {value!r}")
+        if key == "weight_var":
+            if _is_number(value) or (isinstance(value, list) and value and all(_is_number(v) for v in value)):
+                return float(value) if _is_number(value) else [float(v) for v in value]
+            raise ValueError(f"must be a number or a list of numbers (one per layer), got {value!r}")
+        if _is_number(value):  # input_var, pair_correlation
+            return float(value)
+        raise ValueError(f"must be a number, got {value!r}")
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def read_check_spec(path: Path) -> dict:
+    """The settings of a ``--spec`` TOML file, checked: ``{key: value}`` in the flags' parsed form.
+
+    Raises
+    ------
+    ValueError
+        The file is missing or not TOML, a key is unknown (named, with the
+        known ones listed) or a value is bad (its key named).
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ValueError(f"--spec {path}: cannot be read ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"--spec {path}: not valid TOML ({exc})") from None
+    unknown = [key for key in data if key not in CHECK_SPEC_KEYS]
+    if unknown:
+        raise ValueError(f"--spec {path}: unknown key{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))}; known keys: {', '.join(CHECK_SPEC_KEYS)}")
+    settings = {}
+    for key, value in data.items():
+        try:
+            settings[key] = _spec_value(key, value)
+        except ValueError as exc:
+            raise ValueError(f"--spec {path}: key {key!r} {exc}") from None
+    return settings
+
+
+def resolve_check_options(args):
+    """Merge ``--spec`` into ``args`` and fill in the defaults; ``args.source[key]`` names where each came from.
+
+    Raises ValueError when a flag is given that the spec file also sets
+    (naming both), or when neither gives the widths.
+    """
+    settings = read_check_spec(args.spec) if args.spec is not None else {}
+    both = [key for key in settings if getattr(args, key) is not None]
+    if both:
+        flags = ", ".join(CHECK_SPEC_KEYS[key][0] for key in both)
+        raise ValueError(f"{flags} conflict{'s' if len(both) == 1 else ''} with --spec {args.spec}, which sets "
+                         f"{', '.join(both)} too: give each option either as a flag or in the file, not both")
+    given = {key for key in CHECK_SPEC_KEYS if key in settings or getattr(args, key) is not None}
+    args.source = {}
+    for key, (flag, default) in CHECK_SPEC_KEYS.items():
+        if key in settings:
+            setattr(args, key, settings[key])
+            args.source[key] = f"{key} (in --spec {args.spec})"
+        else:
+            args.source[key] = flag
+            if getattr(args, key) is None:
+                setattr(args, key, default)
+    if args.widths is None:
+        raise ValueError("no widths: give --widths n0,n1,...,nL or --spec FILE.toml with a widths key")
+    if {"init", "weight_var"} <= given:
+        raise ValueError(f"{args.source['init']} and {args.source['weight_var']} both set the weight variance: "
+                         "give one of them")
+    return args
+
+
 def _add_common(p):
     p.add_argument("--seed", type=_seed, default=0, help="run seed, a non-negative integer (default 0); "
                                                         "same seed, same numbers")
@@ -232,22 +352,31 @@ def build_parser() -> argparse.ArgumentParser:
                     "otherwise. Rows whose theory is not expected to match at this width are labelled\n"
                     "finite-width and not tested. Holm across the table; exit 1 on a failed comparison.",
     )
-    c.add_argument("--widths", required=True, type=_widths,
-                   help="n0,n1,...,nL; NxK repeats width N K times, e.g. 784,512x20,10")
-    c.add_argument("--activation", default="relu",
+    c.add_argument("--spec", type=Path, default=None, metavar="FILE.toml",
+                   help="read the network and the run sizes from a TOML file whose keys mirror the flags ("
+                        + ", ".join(CHECK_SPEC_KEYS) + "); a flag that the file also sets is an error "
+                        "(docs/examples/deep_tanh.toml)")
+    # The options a --spec file may set default to None here, so that a flag given beside a file that
+    # sets it too is seen (and refused); resolve_check_options fills in the defaults of CHECK_SPEC_KEYS.
+    c.add_argument("--widths", type=_widths,
+                   help="n0,n1,...,nL; NxK repeats width N K times, e.g. 784,512x20,10 "
+                        "(required, unless --spec sets widths)")
+    c.add_argument("--activation",
                    help="a registered activation (" + ", ".join(activation_names())
                         + "), leaky_relu[:SLOPE] or abrelu:A,B (a x for x<0, b x for x>0); default relu")
     c.add_argument("--register", type=Path, default=None, metavar="FILE.py",
                    help="run this Python file first (it calls mcbench.register_activation), so --activation "
                         "can name your own activation")
-    c.add_argument("--init", default="he_normal", help=f"weight init: {', '.join(INIT_SCHEMES)} (default he_normal)")
-    c.add_argument("--bias", type=_bias, default="zero",
+    c.add_argument("--init", help=f"weight init: {', '.join(INIT_SCHEMES)} (default he_normal)")
+    c.add_argument("--weight-var", type=float, metavar="VAR",
+                   help="Var(W_ij) of every layer, instead of --init (Gaussian weights)")
+    c.add_argument("--bias", type=_bias,
                    help="zero (default), normal:VAR (Gaussian bias of variance VAR) or constant:VALUE")
-    c.add_argument("--input-var", type=float, default=1.0, help="input x ~ N(0, VAR I) (default 1)")
+    c.add_argument("--input-var", type=float, help="input x ~ N(0, VAR I) (default 1)")
     c.add_argument("--pair-correlation", type=float, default=None,
                    help="also compare the correlation c of an input pair with this correlation, in [-1, 1]")
-    c.add_argument("--theory", choices=THEORIES, default="auto", help="which theory (default auto: the best "
-                                                                      "that applies per quantity)")
+    c.add_argument("--theory", choices=THEORIES, help="which theory (default auto: the best "
+                                                      "that applies per quantity)")
     c.add_argument("--networks", type=_positive_int, default=None,
                    help=f"random networks, the replicates behind every SE (default {CHECK_NETWORKS})")
     c.add_argument("--inputs", type=_positive_int, default=None,
@@ -360,23 +489,31 @@ def register_file(path: Path):
     module_spec.loader.exec_module(module)
 
 
-def check_activation(text: str):
-    """``--activation``: a registered name, ``leaky_relu[:SLOPE]`` or ``abrelu:A,B``."""
-    name, _, params = text.partition(":")
+def check_activation(text: str, name: str = "--activation"):
+    """``--activation``: a registered name, ``leaky_relu[:SLOPE]`` or ``abrelu:A,B`` (``name`` says where it came from)."""
+    act, _, params = text.partition(":")
     try:
         values = [float(v) for v in params.split(",")] if params else []
     except ValueError:
-        raise ValueError(f"--activation {text!r}: parameters must be numbers") from None
-    if name == "abrelu":
+        raise ValueError(f"{name} {text!r}: parameters must be numbers") from None
+    if act == "abrelu":
         if len(values) != 2:
-            raise ValueError(f"--activation abrelu needs two slopes, abrelu:A,B; got {text!r}")
+            raise ValueError(f"{name} abrelu needs two slopes, abrelu:A,B; got {text!r}")
         return abrelu(*values)
-    if name == "leaky_relu" and len(values) <= 1:
+    if act == "leaky_relu" and len(values) <= 1:
         return leaky_relu(*values)
-    if name in activation_names() and not params:
-        return name
-    raise ValueError(f"--activation {text!r} is unknown; known: {', '.join(activation_names())}, "
+    if act in activation_names() and not params:
+        return act
+    raise ValueError(f"{name} {text!r} is unknown; known: {', '.join(activation_names())}, "
                      "leaky_relu[:SLOPE], abrelu:A,B (or register your own with --register FILE.py)")
+
+
+def spec_error_source(message: str, source: dict) -> str:
+    """The option (flag or spec key) an MLPSpec error message is about, for its prefix."""
+    for key in ("weight_var", "input_var", "widths", "bias"):
+        if message.startswith(key):
+            return source[key]
+    return "the network"
 
 
 def check_sizes(spec, args, seed) -> tuple[int, int]:
@@ -397,23 +534,30 @@ def check_sizes(spec, args, seed) -> tuple[int, int]:
 
 
 def cmd_check(args) -> int:
+    args = resolve_check_options(args)
+    name = args.source
     alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
     if not 0 < alpha < 1:
         raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
     if args.precision is not None and not 0 < args.precision < 1:
         raise ValueError(f"--precision must lie in (0, 1) (a relative SE), got {args.precision}")
     if args.pair_correlation is not None and not -1 <= args.pair_correlation <= 1:
-        raise ValueError(f"--pair-correlation must lie in [-1, 1], got {args.pair_correlation}")
+        raise ValueError(f"{name['pair_correlation']} must lie in [-1, 1], got {args.pair_correlation}")
     if args.pair_correlation is not None and args.inputs is not None and args.inputs % 2:
-        raise ValueError(f"--inputs must be even with --pair-correlation (pairs of inputs), got {args.inputs}")
+        raise ValueError(f"{name['inputs']} must be even with {name['pair_correlation']} (pairs of inputs), "
+                         f"got {args.inputs}")
     if args.register is not None:
         if not args.register.is_file():
             raise ValueError(f"--register {args.register}: no such file")
         register_file(args.register)
-    if args.init not in INIT_SCHEMES:
-        raise ValueError(f"--init {args.init!r} is unknown; known: {', '.join(INIT_SCHEMES)}")
-    spec = MLPSpec(args.widths, check_activation(args.activation), args.init, bias=args.bias,
-                   input_var=args.input_var)
+    if args.weight_var is None and args.init not in INIT_SCHEMES:
+        raise ValueError(f"{name['init']} {args.init!r} is unknown; known: {', '.join(INIT_SCHEMES)}")
+    activation = check_activation(args.activation, name["activation"])
+    try:
+        spec = MLPSpec(args.widths, activation, args.init, weight_var=args.weight_var, bias=args.bias,
+                       input_var=args.input_var)
+    except ValueError as exc:
+        raise ValueError(f"{spec_error_source(str(exc), name)}: {exc}") from None
     out = args.out or Path("results") / f"check-{utc_now(for_path=True)}"
     start = time.perf_counter()
     with atomic_directory(out) as tmp:
