@@ -264,8 +264,8 @@ def _add_common(p):
 def _add_run_options(p, default_suite: str, suite_help: str):
     p.add_argument("--suite", choices=SUITES, default=default_suite, help=suite_help)
     p.add_argument("--only", default=None, metavar="TEXT",
-                   help="run only checks whose name contains TEXT, e.g. relu/ or mlp/meanfield/tanh "
-                        "(mcbench validate --list shows the names)")
+                   help="run only the check groups whose name contains TEXT, e.g. relu/ or mlp/meanfield/tanh "
+                        "(mcbench validate --list shows them; a group yields one or more of the report's checks)")
 
 
 
@@ -308,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--alpha", type=float, default=None,
                    help="family-wise error rate for Holm across the run (default 1e-3)")
     v.add_argument("--list", action="store_true",
-                   help="list the checks of --suite (those --only selects, if given) with what each compares and why its sizes, and exit")
+                   help="list the check groups of --suite (those --only selects, if given) with what each "
+                        "compares and why its sizes, and exit")
     _add_common(v)
 
     n = sub.add_parser(
@@ -450,7 +451,7 @@ def cmd_validate(args) -> int:
         paths = write_report(result, tmp)
     summary = per_check_summary(result.table)
     print(summary.to_string(index=False) if len(summary) else
-          "no comparison rows: the selected checks set seed formulas side by side (see the errata table)")
+          "no comparison rows: the selected check groups set seed formulas side by side (see the errata table)")
     print(format_summary_line(summary_counts(result.table)))
     _print_report_location(out, paths)
     return 0 if result.ok else 1
@@ -464,10 +465,10 @@ def _print_report_location(out, paths, suffix: str = "") -> None:
 
 
 def list_checks(only=None, suite=None) -> int:
-    """Print the names of the checks (of ``suite``, containing ``only``, if given) and their descriptions."""
+    """Print the check groups (of ``suite``, containing ``only``, if given) and their descriptions."""
     checks = [c for c in catalogue() if (only is None or only in c.name) and (suite is None or suite in c.suites)]
     if not checks:
-        raise ValueError(f"no check of suite {suite} has a name containing {only!r}")
+        raise ValueError(f"no check group of suite {suite} has a name containing {only!r}")
     width = max(len(c.name) for c in checks)
     for c in checks:
         print(f"{c.name:<{width}}  {c.description}")

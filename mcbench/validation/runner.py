@@ -78,11 +78,19 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     alpha : float
         Family-wise error rate for Holm across the whole run.
     only : str, optional
-        Run only checks whose name contains this substring.
+        Run only the check groups whose name contains this substring.
+
+    Returns
+    -------
+    ValidationResult
+        ``table`` has one named *check* per distinct ``check`` value;
+        ``groups`` maps each check group run (catalogue entry) to the checks
+        it yielded, and ``timings`` gives its wall time (docs/design.md,
+        "Checks and check groups").
 
     Examples
     --------
-    One check of the quick suite (the ReLU moments of N(0, 1)), about a second:
+    One check group of the quick suite (the ReLU moments of N(0, 1)), about a second:
 
     >>> import mcbench
     >>> res = mcbench.run_validation("quick", only="relu/d1-standard", quiet=True)
@@ -97,14 +105,16 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     cfg = SUITE_CONFIGS[suite]
     checks = [c for c in catalogue() if suite in c.suites and (only is None or only in c.name)]
     if not checks:
-        raise ValueError(f"no check name contains {only!r}")
+        raise ValueError(f"no check group of suite {suite} has a name containing {only!r} "
+                         "(mcbench validate --list shows them)")
     started = utc_now()
     t0 = time.perf_counter()
     if not quiet:
         print(f"validate[{suite}]: loading the compiled kernels (compiling them takes ~1 min on a first run)...",
               file=sys.stderr, flush=True)
     warm_up()
-    progress = Progress([c.cost for c in checks], quiet=quiet, label=f"validate[{suite}]")
+    progress = Progress([c.cost for c in checks], quiet=quiet, label=f"validate[{suite}]",
+                        unit="check group")
     outputs, timings = [], {}
     with numba_threads(threads):
         for check in checks:
@@ -116,14 +126,17 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
             progress.end()
         progress.close()
         env = environment(seed=seed, suite=suite, started=started, finished=utc_now(),
-                          seconds=time.perf_counter() - t0, check_runs=len(checks))
+                          seconds=time.perf_counter() - t0, check_groups=len(checks))
 
     def gather(attr):
         frames = [f for out in outputs for f in getattr(out, attr)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     table = stats.finalize(gather("rows"), alpha=alpha)
-    return ValidationResult(table=table, profiles=gather("profiles"), finite_width=gather("finite_width"),
+    groups = {check.name: list(dict.fromkeys(name for frame in out.rows if "check" in frame
+                                      for name in frame["check"]))
+              for check, out in zip(checks, outputs)}
+    return ValidationResult(groups=groups, table=table, profiles=gather("profiles"), finite_width=gather("finite_width"),
                             nlo_gap=gather("nlo_gap"),
                             errata=claim_checks.errata_verdicts(gather("errata"), table),
                             info=[i for out in outputs for i in out.info], env=env, timings=timings, alpha=alpha)
