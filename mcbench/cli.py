@@ -16,13 +16,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mcbench._core.memory import available_bytes, format_bytes
+from mcbench._core.threads import resolve_threads
 from mcbench._io import atomic_directory
 from mcbench._signals import Terminated, checkpoint, stop_requests_raise
 from mcbench._version import __version__
 from mcbench.config import (
     CHECK_MAX_INPUTS,
+    CHECK_MEMORY_HEADROOM,
     CHECK_NETWORKS,
     CHECK_PILOT_NETWORKS,
+    CHECK_SECONDS_PER_FLOP,
     CHECK_WORK,
     DEFAULT_ALPHA,
     NIGHTLY_ALPHA,
@@ -47,6 +51,7 @@ from mcbench.perf.nightly import (
 from mcbench.perf.profile import main as profile_main
 from mcbench.report import format_summary_line, write_report
 from mcbench.mc import mlp_propagation as mc_mlp
+from mcbench.mc.mlp import mlp_flops, workspace_bytes
 from mcbench.spec import INIT_SCHEMES, MLPSpec, abrelu, activation_names, leaky_relu
 from mcbench.validation.compare import THEORIES, compare
 from mcbench.validation.runner import catalogue, run_validation
@@ -517,14 +522,67 @@ def spec_error_source(message: str, source: dict) -> str:
     return "the network"
 
 
+def check_inputs(spec, args) -> int:
+    """``--inputs``, or the default: as many as keep the Monte Carlo at ``CHECK_WORK`` multiply-adds."""
+    macs = float(sum(a * b for a, b in zip(spec.widths[:-1], spec.widths[1:])))
+    inputs = args.inputs or int(min(CHECK_MAX_INPUTS, max(2, CHECK_WORK / ((args.networks or CHECK_NETWORKS) * macs))))
+    if args.pair_correlation is not None and inputs % 2 and args.inputs is None:
+        inputs += 1
+    return inputs
+
+
+def check_resources(spec, args, networks: int, inputs: int, threads: int) -> dict:
+    """Memory and time of a check's Monte Carlo, estimated before it starts.
+
+    Memory: the workspace :func:`mcbench.mc.mlp.workspace_bytes` lays out
+    (about threads x (one network's weights + its input block's buffers)) plus
+    ``CHECK_MEMORY_HEADROOM``; time: ``mlp_flops`` x ``CHECK_SECONDS_PER_FLOP``
+    over the networks in flight (the theory comes on top).
+
+    Returns
+    -------
+    dict
+        ``bytes``, ``seconds``, ``threads`` (networks in flight).
+
+    Raises
+    ------
+    ValueError
+        The estimate exceeds the available memory (MemAvailable), naming
+        --widths, --networks and --threads; nothing has run.
+    """
+    where = f"{args.source['widths']} {spec.label().rsplit('/', 1)[1]}"
+    try:
+        ws = workspace_bytes(spec, networks, inputs, threads, pair_correlation=args.pair_correlation)
+    except ValueError as exc:  # not even a 2-input block fits the per-network budget
+        raise ValueError(f"{where}: {exc}") from None
+    need = ws["total"] + CHECK_MEMORY_HEADROOM
+    available = available_bytes()
+    if available is not None and need > available:
+        raise ValueError(
+            f"{where} with {networks} networks ({args.source['networks']}) needs about {format_bytes(need)} of memory, "
+            f"but {format_bytes(available)} is available: "
+            + (f"{ws['slots']} networks in flight (one per thread) each hold" if ws["slots"] > 1 else
+               "the network in flight holds")
+            + f" {format_bytes(ws['weights'])} of weights and {format_bytes(ws['per_network'] - ws['weights'])} of "
+            f"activations. Use narrower or fewer layers ({args.source['widths']}), or fewer threads (--threads; "
+            f"{args.source['networks']} below the thread count also means fewer networks in flight)")
+    seconds = mlp_flops(spec.widths, networks, inputs) * CHECK_SECONDS_PER_FLOP / ws["slots"]
+    return {"bytes": need, "seconds": seconds, "threads": ws["slots"]}
+
+
+def _duration(seconds: float) -> str:
+    """``about 40 s``-style text of an estimate."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 120:
+        return f"about {seconds:.0f} s"
+    return f"about {seconds / 60:.0f} min" if seconds < 7200 else f"about {seconds / 3600:.1f} h"
+
+
 def check_sizes(spec, args, seed) -> tuple[int, int]:
     """(n_networks, n_inputs) of ``mcbench check``: given, defaults sized by work, or from --precision."""
-    pair = args.pair_correlation is not None
-    macs = float(sum(a * b for a, b in zip(spec.widths[:-1], spec.widths[1:])))
     networks = args.networks or CHECK_NETWORKS
-    inputs = args.inputs or int(min(CHECK_MAX_INPUTS, max(2, CHECK_WORK / (networks * macs))))
-    if pair and inputs % 2:
-        inputs += 1 if args.inputs is None else 0
+    inputs = check_inputs(spec, args)
     if args.precision is not None and args.networks is None:
         # Pilot on its own stream (its numbers are discarded): SE(q^L) / q^L ~ 1 / sqrt(networks).
         pilot = mc_mlp(spec, CHECK_PILOT_NETWORKS, inputs, seed=np.random.SeedSequence([seed, 1]),
@@ -559,13 +617,22 @@ def cmd_check(args) -> int:
                        input_var=args.input_var)
     except ValueError as exc:
         raise ValueError(f"{spec_error_source(str(exc), name)}: {exc}") from None
+    # Memory before any work (a network too big for this machine is refused now, not after minutes of
+    # theory); with --precision the pilot sets the networks later, and at most `threads` are in flight.
+    threads = resolve_threads(args.threads)
+    check_resources(spec, args, args.networks or (CHECK_NETWORKS if args.precision is None else
+                                                  max(threads, CHECK_PILOT_NETWORKS)),
+                    check_inputs(spec, args), threads)
     out = args.out or Path("results") / f"check-{utc_now(for_path=True)}"
     start = time.perf_counter()
     with atomic_directory(out) as tmp:
         networks, inputs = check_sizes(spec, args, args.seed)
         if not args.quiet:
-            print(f"check {spec.label()}: {networks} networks x {inputs} inputs, theory {args.theory} "
-                  "(a first run compiles for ~1 min)...", file=sys.stderr, flush=True)
+            est = check_resources(spec, args, networks, inputs, threads)
+            print(f"check {spec.label()}: {networks} networks x {inputs} inputs, theory {args.theory}; "
+                  f"Monte Carlo {_duration(est['seconds'])} on {est['threads']} thread"
+                  f"{'s' if est['threads'] > 1 else ''}, {format_bytes(est['bytes'])} of memory "
+                  "(the theory comes on top; a first run compiles for ~1 min)...", file=sys.stderr, flush=True)
         result = compare(spec, n_networks=networks, n_inputs=inputs, seed=args.seed,
                          pair_correlation=args.pair_correlation, theory=args.theory, alpha=alpha,
                          threads=args.threads)

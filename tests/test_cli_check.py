@@ -136,3 +136,51 @@ def test_the_example_spec_is_the_documented_network():
          "--bias", "normal:0.05"]))
     assert {key: getattr(args, key) for key in cli.CHECK_SPEC_KEYS} == \
         {key: getattr(flags, key) for key in cli.CHECK_SPEC_KEYS}
+
+
+def test_a_check_too_big_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the Monte Carlo or the theory started")
+
+    monkeypatch.setattr(cli, "compare", no_work)
+    monkeypatch.setattr(cli, "mc_mlp", no_work)
+    monkeypatch.setattr(cli, "available_bytes", lambda: 4 * 2**30)  # a 4 GiB machine
+    rc = cli.main(["check", "--widths", "784,4096x50,10", "--activation", "tanh", "--threads", "1", "--quiet",
+                   "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    # one network in flight (one thread) holds 49 x 4096^2 + 784 x 4096 + 4096 x 10 doubles of weights
+    assert "--widths 784,4096x50,10 with 32 networks (--networks) needs about 6.4 GiB" in err
+    assert "4 GiB is available" in err and "6.15 GiB of weights" in err and "(--threads;" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_memory_estimate_is_what_the_monte_carlo_allocates(monkeypatch):
+    from mcbench.mc import mlp as mlp_module
+
+    allocated = []
+    real = mlp_module.allocate
+
+    def counting(layout, what, hint):
+        arrays = real(layout, what, hint)
+        allocated.append(sum(a.nbytes for a in arrays.values()))
+        return arrays
+
+    monkeypatch.setattr(mlp_module, "allocate", counting)
+    for act, pair in (("tanh", 0.5), ("relu", None), ("linear", None)):
+        spec = cli.MLPSpec([24, 40, 40, 8], act, "he_normal")
+        mlp_module.mlp_propagation(spec, 3, 10, pair_correlation=pair, memory_budget=4000, threads=1)
+        est = mlp_module.workspace_bytes(spec, 3, 10, 1, pair_correlation=pair, memory_budget=4000)
+        assert allocated[-1] == est["total"] and est["block"] < 10  # the budget cut the block
+
+
+def test_the_estimate_is_printed_before_the_monte_carlo(tmp_path, monkeypatch, capsys):
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "compare", stop)
+    rc = cli.main(["check", "--widths", "784,512x20,10", "--activation", "tanh", "--threads", "1", "--out",
+                   str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 130
+    assert "32 networks x 63 inputs" in err and "Monte Carlo about 4 s on 1 thread, 3" in err and "MiB of memory" in err
