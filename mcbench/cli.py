@@ -9,19 +9,24 @@ import importlib.util
 import time
 import signal
 import sys
+import tomllib
 import traceback
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mcbench._core.memory import available_bytes, format_bytes
+from mcbench._core.threads import resolve_threads
 from mcbench._io import atomic_directory
 from mcbench._signals import Terminated, checkpoint, stop_requests_raise
 from mcbench._version import __version__
 from mcbench.config import (
     CHECK_MAX_INPUTS,
+    CHECK_MEMORY_HEADROOM,
     CHECK_NETWORKS,
     CHECK_PILOT_NETWORKS,
+    CHECK_SECONDS_PER_FLOP,
     CHECK_WORK,
     DEFAULT_ALPHA,
     NIGHTLY_ALPHA,
@@ -49,9 +54,10 @@ from mcbench.perf.nightly import (
 from mcbench.perf.profile import main as profile_main
 from mcbench.report import format_summary_line, write_report
 from mcbench.mc import mlp_propagation as mc_mlp
+from mcbench.mc.mlp import mlp_flops, workspace_bytes
 from mcbench.sweeps import cells as sweep_cells
 from mcbench.sweeps import sweep
-from mcbench.sweeps.analysis import gradient_zero_crossings
+from mcbench.sweeps.analysis import extrapolate_crossings, gradient_zero_crossings
 from mcbench.sweeps.engine import TABLE_NAME, dask_client
 from mcbench.sweeps.figures import draw_sweep_figures
 from mcbench.spec import INIT_SCHEMES, MLPSpec, abrelu, activation_names, leaky_relu
@@ -184,6 +190,125 @@ def _bias(text):
     raise argparse.ArgumentTypeError(f"must be zero, normal:VAR or constant:VALUE, got {text!r}")
 
 
+#: ``mcbench check --spec FILE.toml``: the keys a spec file may set -> (the flag it replaces, default).
+#: Values take the flag's form (``bias = "normal:0.05"``), except that ``widths`` may also be a list of
+#: integers and ``weight_var`` a list with one variance per layer.
+CHECK_SPEC_KEYS = {
+    "widths": ("--widths", None),
+    "activation": ("--activation", "relu"),
+    "init": ("--init", "he_normal"),
+    "weight_var": ("--weight-var", None),
+    "bias": ("--bias", "zero"),
+    "input_var": ("--input-var", 1.0),
+    "pair_correlation": ("--pair-correlation", None),
+    "networks": ("--networks", None),
+    "inputs": ("--inputs", None),
+    "theory": ("--theory", "auto"),
+}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _spec_value(key: str, value):
+    """One value of a ``--spec`` file, in the form the flag's parser gives; ValueError (without the key) if bad."""
+    try:
+        if key == "widths":
+            if isinstance(value, str):
+                return _widths(value)
+            if isinstance(value, list) and len(value) >= 2 and all(_is_int(w) and w >= 1 for w in value):
+                return list(value)
+            raise ValueError(f"must be a list of at least 2 integers >= 1 or a string like \"784,512x20,10\", "
+                             f"got {value!r}")
+        if key == "bias":
+            if isinstance(value, str):
+                return _bias(value)
+            raise ValueError(f"must be a string: \"zero\", \"normal:VAR\" or \"constant:VALUE\", got {value!r}")
+        if key in ("activation", "init", "theory"):
+            if not isinstance(value, str):
+                raise ValueError(f"must be a string, got {value!r}")
+            if key == "theory" and value not in THEORIES:
+                raise ValueError(f"must be one of {', '.join(THEORIES)}, got {value!r}")
+            return value
+        if key in ("networks", "inputs"):
+            if _is_int(value) and value >= 1:
+                return value
+            raise ValueError(f"must be a positive integer, got {value!r}")
+        if key == "weight_var":
+            if _is_number(value) or (isinstance(value, list) and value and all(_is_number(v) for v in value)):
+                return float(value) if _is_number(value) else [float(v) for v in value]
+            raise ValueError(f"must be a number or a list of numbers (one per layer), got {value!r}")
+        if _is_number(value):  # input_var, pair_correlation
+            return float(value)
+        raise ValueError(f"must be a number, got {value!r}")
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def read_check_spec(path: Path) -> dict:
+    """The settings of a ``--spec`` TOML file, checked: ``{key: value}`` in the flags' parsed form.
+
+    Raises
+    ------
+    ValueError
+        The file is missing or not TOML, a key is unknown (named, with the
+        known ones listed) or a value is bad (its key named).
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ValueError(f"--spec {path}: cannot be read ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"--spec {path}: not valid TOML ({exc})") from None
+    unknown = [key for key in data if key not in CHECK_SPEC_KEYS]
+    if unknown:
+        raise ValueError(f"--spec {path}: unknown key{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))}; known keys: {', '.join(CHECK_SPEC_KEYS)}")
+    settings = {}
+    for key, value in data.items():
+        try:
+            settings[key] = _spec_value(key, value)
+        except ValueError as exc:
+            raise ValueError(f"--spec {path}: key {key!r} {exc}") from None
+    return settings
+
+
+def resolve_check_options(args):
+    """Merge ``--spec`` into ``args`` and fill in the defaults; ``args.source[key]`` names where each came from.
+
+    Raises ValueError when a flag is given that the spec file also sets
+    (naming both), or when neither gives the widths.
+    """
+    settings = read_check_spec(args.spec) if args.spec is not None else {}
+    both = [key for key in settings if getattr(args, key) is not None]
+    if both:
+        flags = ", ".join(CHECK_SPEC_KEYS[key][0] for key in both)
+        raise ValueError(f"{flags} conflict{'s' if len(both) == 1 else ''} with --spec {args.spec}, which sets "
+                         f"{', '.join(both)} too: give each option either as a flag or in the file, not both")
+    given = {key for key in CHECK_SPEC_KEYS if key in settings or getattr(args, key) is not None}
+    args.source = {}
+    for key, (flag, default) in CHECK_SPEC_KEYS.items():
+        if key in settings:
+            setattr(args, key, settings[key])
+            args.source[key] = f"{key} (in --spec {args.spec})"
+        else:
+            args.source[key] = flag
+            if getattr(args, key) is None:
+                setattr(args, key, default)
+    if args.widths is None:
+        raise ValueError("no widths: give --widths n0,n1,...,nL or --spec FILE.toml with a widths key")
+    if {"init", "weight_var"} <= given:
+        raise ValueError(f"{args.source['init']} and {args.source['weight_var']} both set the weight variance: "
+                         "give one of them")
+    return args
+
+
 def _add_common(p):
     p.add_argument("--seed", type=_seed, default=0, help="run seed, a non-negative integer (default 0); "
                                                         "same seed, same numbers")
@@ -206,8 +331,8 @@ def _add_dask_options(p, tasks: str):
 def _add_run_options(p, default_suite: str, suite_help: str):
     p.add_argument("--suite", choices=SUITES, default=default_suite, help=suite_help)
     p.add_argument("--only", default=None, metavar="TEXT",
-                   help="run only checks whose name contains TEXT, e.g. relu/ or mlp/meanfield/tanh "
-                        "(mcbench validate --list shows the names)")
+                   help="run only the check groups whose name contains TEXT, e.g. relu/ or mlp/meanfield/tanh "
+                        "(mcbench validate --list shows them; a group yields one or more of the report's checks)")
 
 
 
@@ -250,8 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--alpha", type=float, default=None,
                    help="family-wise error rate for Holm across the run (default 1e-3)")
     v.add_argument("--list", action="store_true",
-                   help="list the checks of --suite (those --only selects, if given) with what each compares and why its sizes, and exit")
-    _add_dask_options(v, "checks")
+                   help="list the check groups of --suite (those --only selects, if given) with what each "
+                        "compares and why its sizes, and exit")
+    _add_dask_options(v, "check groups")
     _add_common(v)
 
     n = sub.add_parser(
@@ -295,22 +421,31 @@ def build_parser() -> argparse.ArgumentParser:
                     "otherwise. Rows whose theory is not expected to match at this width are labelled\n"
                     "finite-width and not tested. Holm across the table; exit 1 on a failed comparison.",
     )
-    c.add_argument("--widths", required=True, type=_widths,
-                   help="n0,n1,...,nL; NxK repeats width N K times, e.g. 784,512x20,10")
-    c.add_argument("--activation", default="relu",
+    c.add_argument("--spec", type=Path, default=None, metavar="FILE.toml",
+                   help="read the network and the run sizes from a TOML file whose keys mirror the flags ("
+                        + ", ".join(CHECK_SPEC_KEYS) + "); a flag that the file also sets is an error "
+                        "(docs/examples/deep_tanh.toml)")
+    # The options a --spec file may set default to None here, so that a flag given beside a file that
+    # sets it too is seen (and refused); resolve_check_options fills in the defaults of CHECK_SPEC_KEYS.
+    c.add_argument("--widths", type=_widths,
+                   help="n0,n1,...,nL; NxK repeats width N K times, e.g. 784,512x20,10 "
+                        "(required, unless --spec sets widths)")
+    c.add_argument("--activation",
                    help="a registered activation (" + ", ".join(activation_names())
                         + "), leaky_relu[:SLOPE] or abrelu:A,B (a x for x<0, b x for x>0); default relu")
     c.add_argument("--register", type=Path, default=None, metavar="FILE.py",
                    help="run this Python file first (it calls mcbench.register_activation), so --activation "
                         "can name your own activation")
-    c.add_argument("--init", default="he_normal", help=f"weight init: {', '.join(INIT_SCHEMES)} (default he_normal)")
-    c.add_argument("--bias", type=_bias, default="zero",
+    c.add_argument("--init", help=f"weight init: {', '.join(INIT_SCHEMES)} (default he_normal)")
+    c.add_argument("--weight-var", type=float, metavar="VAR",
+                   help="Var(W_ij) of every layer, instead of --init (Gaussian weights)")
+    c.add_argument("--bias", type=_bias,
                    help="zero (default), normal:VAR (Gaussian bias of variance VAR) or constant:VALUE")
-    c.add_argument("--input-var", type=float, default=1.0, help="input x ~ N(0, VAR I) (default 1)")
+    c.add_argument("--input-var", type=float, help="input x ~ N(0, VAR I) (default 1)")
     c.add_argument("--pair-correlation", type=float, default=None,
                    help="also compare the correlation c of an input pair with this correlation, in [-1, 1]")
-    c.add_argument("--theory", choices=THEORIES, default="auto", help="which theory (default auto: the best "
-                                                                      "that applies per quantity)")
+    c.add_argument("--theory", choices=THEORIES, help="which theory (default auto: the best "
+                                                      "that applies per quantity)")
     c.add_argument("--networks", type=_positive_int, default=None,
                    help=f"random networks, the replicates behind every SE (default {CHECK_NETWORKS})")
     c.add_argument("--inputs", type=_positive_int, default=None,
@@ -428,7 +563,7 @@ def cmd_validate(args) -> int:
         paths = write_report(result, tmp)
     summary = per_check_summary(result.table)
     print(summary.to_string(index=False) if len(summary) else
-          "no comparison rows: the selected checks set seed formulas side by side (see the errata table)")
+          "no comparison rows: the selected check groups set seed formulas side by side (see the errata table)")
     print(format_summary_line(summary_counts(result.table)))
     _print_report_location(out, paths)
     return 0 if result.ok else 1
@@ -442,10 +577,10 @@ def _print_report_location(out, paths, suffix: str = "") -> None:
 
 
 def list_checks(only=None, suite=None) -> int:
-    """Print the names of the checks (of ``suite``, containing ``only``, if given) and their descriptions."""
+    """Print the check groups (of ``suite``, containing ``only``, if given) and their descriptions."""
     checks = [c for c in catalogue() if (only is None or only in c.name) and (suite is None or suite in c.suites)]
     if not checks:
-        raise ValueError(f"no check of suite {suite} has a name containing {only!r}")
+        raise ValueError(f"no check group of suite {suite} has a name containing {only!r}")
     width = max(len(c.name) for c in checks)
     for c in checks:
         print(f"{c.name:<{width}}  {c.description}")
@@ -467,33 +602,94 @@ def register_file(path: Path):
     module_spec.loader.exec_module(module)
 
 
-def check_activation(text: str):
-    """``--activation``: a registered name, ``leaky_relu[:SLOPE]`` or ``abrelu:A,B``."""
-    name, _, params = text.partition(":")
+def check_activation(text: str, name: str = "--activation"):
+    """``--activation``: a registered name, ``leaky_relu[:SLOPE]`` or ``abrelu:A,B`` (``name`` says where it came from)."""
+    act, _, params = text.partition(":")
     try:
         values = [float(v) for v in params.split(",")] if params else []
     except ValueError:
-        raise ValueError(f"--activation {text!r}: parameters must be numbers") from None
-    if name == "abrelu":
+        raise ValueError(f"{name} {text!r}: parameters must be numbers") from None
+    if act == "abrelu":
         if len(values) != 2:
-            raise ValueError(f"--activation abrelu needs two slopes, abrelu:A,B; got {text!r}")
+            raise ValueError(f"{name} abrelu needs two slopes, abrelu:A,B; got {text!r}")
         return abrelu(*values)
-    if name == "leaky_relu" and len(values) <= 1:
+    if act == "leaky_relu" and len(values) <= 1:
         return leaky_relu(*values)
-    if name in activation_names() and not params:
-        return name
-    raise ValueError(f"--activation {text!r} is unknown; known: {', '.join(activation_names())}, "
+    if act in activation_names() and not params:
+        return act
+    raise ValueError(f"{name} {text!r} is unknown; known: {', '.join(activation_names())}, "
                      "leaky_relu[:SLOPE], abrelu:A,B (or register your own with --register FILE.py)")
+
+
+def spec_error_source(message: str, source: dict) -> str:
+    """The option (flag or spec key) an MLPSpec error message is about, for its prefix."""
+    for key in ("weight_var", "input_var", "widths", "bias"):
+        if message.startswith(key):
+            return source[key]
+    return "the network"
+
+
+def check_inputs(spec, args) -> int:
+    """``--inputs``, or the default: as many as keep the Monte Carlo at ``CHECK_WORK`` multiply-adds."""
+    macs = float(sum(a * b for a, b in zip(spec.widths[:-1], spec.widths[1:])))
+    inputs = args.inputs or int(min(CHECK_MAX_INPUTS, max(2, CHECK_WORK / ((args.networks or CHECK_NETWORKS) * macs))))
+    if args.pair_correlation is not None and inputs % 2 and args.inputs is None:
+        inputs += 1
+    return inputs
+
+
+def check_resources(spec, args, networks: int, inputs: int, threads: int) -> dict:
+    """Memory and time of a check's Monte Carlo, estimated before it starts.
+
+    Memory: the workspace :func:`mcbench.mc.mlp.workspace_bytes` lays out
+    (about threads x (one network's weights + its input block's buffers)) plus
+    ``CHECK_MEMORY_HEADROOM``; time: ``mlp_flops`` x ``CHECK_SECONDS_PER_FLOP``
+    over the networks in flight (the theory comes on top).
+
+    Returns
+    -------
+    dict
+        ``bytes``, ``seconds``, ``threads`` (networks in flight).
+
+    Raises
+    ------
+    ValueError
+        The estimate exceeds the available memory (MemAvailable), naming
+        --widths, --networks and --threads; nothing has run.
+    """
+    where = f"{args.source['widths']} {spec.label().rsplit('/', 1)[1]}"
+    try:
+        ws = workspace_bytes(spec, networks, inputs, threads, pair_correlation=args.pair_correlation)
+    except ValueError as exc:  # not even a 2-input block fits the per-network budget
+        raise ValueError(f"{where}: {exc}") from None
+    need = ws["total"] + CHECK_MEMORY_HEADROOM
+    available = available_bytes()
+    if available is not None and need > available:
+        raise ValueError(
+            f"{where} with {networks} networks ({args.source['networks']}) needs about {format_bytes(need)} of memory, "
+            f"but {format_bytes(available)} is available: "
+            + (f"{ws['slots']} networks in flight (one per thread) each hold" if ws["slots"] > 1 else
+               "the network in flight holds")
+            + f" {format_bytes(ws['weights'])} of weights and {format_bytes(ws['per_network'] - ws['weights'])} of "
+            f"activations. Use narrower or fewer layers ({args.source['widths']}), or fewer threads (--threads; "
+            f"{args.source['networks']} below the thread count also means fewer networks in flight)")
+    seconds = mlp_flops(spec.widths, networks, inputs) * CHECK_SECONDS_PER_FLOP / ws["slots"]
+    return {"bytes": need, "seconds": seconds, "threads": ws["slots"]}
+
+
+def _duration(seconds: float) -> str:
+    """``about 40 s``-style text of an estimate."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 120:
+        return f"about {seconds:.0f} s"
+    return f"about {seconds / 60:.0f} min" if seconds < 7200 else f"about {seconds / 3600:.1f} h"
 
 
 def check_sizes(spec, args, seed) -> tuple[int, int]:
     """(n_networks, n_inputs) of ``mcbench check``: given, defaults sized by work, or from --precision."""
-    pair = args.pair_correlation is not None
-    macs = float(sum(a * b for a, b in zip(spec.widths[:-1], spec.widths[1:])))
     networks = args.networks or CHECK_NETWORKS
-    inputs = args.inputs or int(min(CHECK_MAX_INPUTS, max(2, CHECK_WORK / (networks * macs))))
-    if pair and inputs % 2:
-        inputs += 1 if args.inputs is None else 0
+    inputs = check_inputs(spec, args)
     if args.precision is not None and args.networks is None:
         # Pilot on its own stream (its numbers are discarded): SE(q^L) / q^L ~ 1 / sqrt(networks).
         pilot = mc_mlp(spec, CHECK_PILOT_NETWORKS, inputs, seed=np.random.SeedSequence([seed, 1]),
@@ -504,30 +700,46 @@ def check_sizes(spec, args, seed) -> tuple[int, int]:
 
 
 def cmd_check(args) -> int:
+    args = resolve_check_options(args)
+    name = args.source
     alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
     if not 0 < alpha < 1:
         raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
     if args.precision is not None and not 0 < args.precision < 1:
         raise ValueError(f"--precision must lie in (0, 1) (a relative SE), got {args.precision}")
     if args.pair_correlation is not None and not -1 <= args.pair_correlation <= 1:
-        raise ValueError(f"--pair-correlation must lie in [-1, 1], got {args.pair_correlation}")
+        raise ValueError(f"{name['pair_correlation']} must lie in [-1, 1], got {args.pair_correlation}")
     if args.pair_correlation is not None and args.inputs is not None and args.inputs % 2:
-        raise ValueError(f"--inputs must be even with --pair-correlation (pairs of inputs), got {args.inputs}")
+        raise ValueError(f"{name['inputs']} must be even with {name['pair_correlation']} (pairs of inputs), "
+                         f"got {args.inputs}")
     if args.register is not None:
         if not args.register.is_file():
             raise ValueError(f"--register {args.register}: no such file")
         register_file(args.register)
-    if args.init not in INIT_SCHEMES:
-        raise ValueError(f"--init {args.init!r} is unknown; known: {', '.join(INIT_SCHEMES)}")
-    spec = MLPSpec(args.widths, check_activation(args.activation), args.init, bias=args.bias,
-                   input_var=args.input_var)
+    if args.weight_var is None and args.init not in INIT_SCHEMES:
+        raise ValueError(f"{name['init']} {args.init!r} is unknown; known: {', '.join(INIT_SCHEMES)}")
+    activation = check_activation(args.activation, name["activation"])
+    try:
+        spec = MLPSpec(args.widths, activation, args.init, weight_var=args.weight_var, bias=args.bias,
+                       input_var=args.input_var)
+    except ValueError as exc:
+        raise ValueError(f"{spec_error_source(str(exc), name)}: {exc}") from None
+    # Memory before any work (a network too big for this machine is refused now, not after minutes of
+    # theory); with --precision the pilot sets the networks later, and at most `threads` are in flight.
+    threads = resolve_threads(args.threads)
+    check_resources(spec, args, args.networks or (CHECK_NETWORKS if args.precision is None else
+                                                  max(threads, CHECK_PILOT_NETWORKS)),
+                    check_inputs(spec, args), threads)
     out = args.out or Path("results") / f"check-{utc_now(for_path=True)}"
     start = time.perf_counter()
     with atomic_directory(out) as tmp:
         networks, inputs = check_sizes(spec, args, args.seed)
         if not args.quiet:
-            print(f"check {spec.label()}: {networks} networks x {inputs} inputs, theory {args.theory} "
-                  "(a first run compiles for ~1 min)...", file=sys.stderr, flush=True)
+            est = check_resources(spec, args, networks, inputs, threads)
+            print(f"check {spec.label()}: {networks} networks x {inputs} inputs, theory {args.theory}; "
+                  f"Monte Carlo {_duration(est['seconds'])} on {est['threads']} thread"
+                  f"{'s' if est['threads'] > 1 else ''}, {format_bytes(est['bytes'])} of memory "
+                  "(the theory comes on top; a first run compiles for ~1 min)...", file=sys.stderr, flush=True)
         result = compare(spec, n_networks=networks, n_inputs=inputs, seed=args.seed,
                          pair_correlation=args.pair_correlation, theory=args.theory, alpha=alpha,
                          threads=args.threads)
@@ -584,8 +796,13 @@ def cmd_sweep(args) -> int:
           f"in {a['wall_seconds']:.1f} s ({a['engine']})")
     crossings = gradient_zero_crossings(table)
     if len(crossings):
-        print("critical line, where the Monte Carlo gradient ratio log(qtilde^1/qtilde^L) changes sign:")
+        print("critical line: where the Monte Carlo gradient ratio log(qtilde^1/qtilde^L) changes sign along "
+              "sigma_w^2, against theory (at finite width it sits O(1/width) below; docs/theory.md, Sweeps):")
         print(crossings.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        limit = extrapolate_crossings(crossings)
+        if len(limit):
+            print("extrapolated to infinite width (a + b / width through the widths' crossings):")
+            print(limit.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     figures = draw_sweep_figures(table, out)
     print(f"table: {out / TABLE_NAME}" + (f"; figures: {', '.join(figures)}" if figures else
                                          "; figures skipped (pip install 'mcbench[plot]')"

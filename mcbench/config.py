@@ -30,6 +30,17 @@ CHECK_WORK = 1.1e10
 CHECK_MAX_INPUTS = 1024
 #: --precision: networks of the pilot run that measures the relative SE of q^L (its numbers are discarded).
 CHECK_PILOT_NETWORKS = 8
+#: mcbench check's time estimate, printed before the Monte Carlo: seconds per flop (mc.mlp.mlp_flops, the
+#: 4 n_{l-1} n_l per input convention) on one core. 16 networks x 128 inputs of (784, 512x21, 10), 4.6e10
+#: flops, took 3.7-3.8 s with tanh (8.0-8.3e-11 s/flop) and 2.3 s with ReLU (4.9e-11) on one core of the
+#: shared 2-core development machine (2026-12-03, load ~3): the generic-activation figure, rounded up.
+#: The estimate divides by min(threads, networks) (networks run in parallel) and leaves out the theory.
+CHECK_SECONDS_PER_FLOP = 8.5e-11
+#: Memory a check needs besides its Monte Carlo workspace (mc.mlp.workspace_bytes): compiled kernels,
+#: theory tables, the report's figures. A (784, 512x20, 10) tanh check peaked 100 MB above the RSS after
+#: the imports (220 MB), 47 MB of it workspace (2026-12-03); 256 MiB leaves room. A check whose workspace
+#: plus this exceeds the available memory (MemAvailable) is refused before it starts.
+CHECK_MEMORY_HEADROOM = 256 * 2**20
 #: Relative tolerance (against the largest |entry| of cov) for symmetry and for
 #: the smallest eigenvalue; round-off from building cov = A @ A.T stays well
 #: inside it, while a genuinely indefinite matrix does not.

@@ -18,7 +18,7 @@ def _clock(seconds: float) -> str:
 class Progress:
     """Weighted progress: each step has a cost estimate, so the ETA is not naive."""
 
-    def __init__(self, weights, *, quiet=False, stream=None, label="mcbench"):
+    def __init__(self, weights, *, quiet=False, stream=None, label="mcbench", unit=""):
         self.weights = [max(float(w), 1e-9) for w in weights]
         self.total = sum(self.weights)
         self.done = 0.0
@@ -27,6 +27,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.label = label
+        self.unit = f"{unit} " if unit else ""  # what a step is, before its count: "check group 3/65"
         self.start = time.perf_counter()
 
     def begin(self, name: str):
@@ -37,7 +38,7 @@ class Progress:
         eta_txt = _clock(eta) if eta == eta else "?"
         frac = self.done / self.total
         bar = "#" * int(20 * frac) + "-" * (20 - int(20 * frac))
-        line = (f"{self.label} [{bar}] {self.step + 1}/{len(self.weights)} {name}  "
+        line = (f"{self.label} [{bar}] {self.unit}{self.step + 1}/{len(self.weights)} {name}  "
                 f"elapsed {_clock(elapsed)}  ETA {eta_txt}")
         if self.tty:
             self.stream.write("\r\033[K" + line)

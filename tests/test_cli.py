@@ -123,12 +123,41 @@ def test_a_slower_kernel_on_a_busy_machine_is_flagged_slower_with_a_question_mar
     assert nightly_mod.compare(quiet, prev.assign(other_load_cores=0.9))["flag"].iloc[0] == "SLOWER?"  # baseline
 
 
-def test_list_shows_the_check_names_that_only_selects(capsys):
+def test_list_shows_the_check_group_names_that_only_selects(capsys):
     assert cli.main(["validate", "--list", "--only", "mlp/meanfield/t"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["mlp/meanfield/tanh"] and "mean-field maps" in lines[0]
     assert cli.main(["validate", "--list", "--only", "nosuchcheck"]) == 2
-    assert "no check of suite quick has a name containing 'nosuchcheck'" in capsys.readouterr().err
+    assert "no check group of suite quick has a name containing 'nosuchcheck'" in capsys.readouterr().err
+
+
+def test_checks_and_check_groups_are_counted_alike_everywhere(tmp_path, monkeypatch, capsys):
+    """docs/design.md#checks-and-check-groups: --list, --only, the progress line and the timings count check
+    groups; the summary line, the console table, report.csv/md and run.json's summary count checks."""
+    from mcbench.report import write as report_write
+
+    monkeypatch.setattr(report_write, "load_matplotlib", lambda: None)  # figures are not counted; save 3 s
+    only = "mlp/meanfield/si"  # sigmoid and silu: two groups, each yielding one check per init scheme
+    assert cli.main(["validate", "--list", "--only", only]) == 0
+    groups = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    out = tmp_path / "run"
+    assert cli.main(["validate", "--only", only, "--out", str(out)]) == 0  # not quiet: the progress line
+    printed = capsys.readouterr()
+    progress = [line for line in printed.err.splitlines() if line.startswith("validate[quick] [")]
+    assert [line.split("check group ")[1].split()[:2] for line in progress] == \
+        [[f"{i}/{len(groups)}", group] for i, group in enumerate(groups, 1)]
+    run = json.loads((out / "run.json").read_text())
+    assert list(run["check_groups"]) == list(run["timings"]) == groups and run["env"]["check_groups"] == len(groups)
+    checks = [check for names in run["check_groups"].values() for check in names]
+    assert len(checks) > len(groups)  # a group with several checks is part of the selection
+    assert list(dict.fromkeys(pd.read_csv(out / "report.csv")["check"])) == checks
+    assert run["summary"]["checks"] == len(checks)
+    assert f"comparisons in {len(checks)} checks: " in printed.out  # the summary line
+    assert sum(line.split()[0] in checks for line in printed.out.splitlines() if line.strip()) == len(checks)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert f"comparisons in {len(checks)} checks**" in md and f"executed {len(groups)} check groups" in md
+    assert md.count("from check group `mlp/meanfield/si") == len(checks)
+    assert "## Wall time per check group" in md
 
 
 def test_list_into_a_closed_pipe_is_quiet():

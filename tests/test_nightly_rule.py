@@ -151,3 +151,25 @@ def test_a_kernels_only_run_records_per_round_fractions(tmp_path):
     assert len(nightly_mod.parse_rounds(relu["rounds_fraction"])) == 3 and relu["limit"] == "rng"
     assert relu["fraction"] == pytest.approx(np.median(rounds["fraction"].iloc[:3]))
     assert (tmp_path / "history.html").is_file() and any("history.html" in line for line in lines)
+    # A second run compares with the first; with no run before that, there is no noise figure yet: the
+    # console says so (comparison.csv keeps the column numeric, NaN).
+    lines.clear()
+    assert nightly_mod.nightly(tmp_path, validate=False, repeat=3, quiet=True, problems=problems,
+                               echo=lines.append) in (0, 3)
+    [table] = [line for line in lines if line.lstrip().startswith("kind")]
+    kernel_lines = table.splitlines()[1:]
+    assert len(kernel_lines) == 2 and all("n/a (one previous run)" in line for line in kernel_lines)
+    assert "NaN" not in table
+    [second] = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p != run)
+    assert pd.read_csv(second / "comparison.csv")["noise"].isna().all()
+
+
+def test_the_console_table_says_why_a_noise_figure_is_missing():
+    prev = pd.DataFrame([_kernel(_BASE, run="old")])
+    older = pd.DataFrame([_kernel(_BASE * 1.1, run="older")])
+    current = pd.DataFrame([_kernel(_BASE), _kernel(_BASE, name="bvn_cdf[n=2000]")])  # the second is new
+    measured = nightly_mod.compare(current, prev, before_previous=older)
+    assert measured["noise"].iloc[0] == pytest.approx(math.log(1.1)) and math.isnan(measured["noise"].iloc[1])
+    text = nightly_mod.format_comparison(measured, noise_run=True)
+    assert f"{math.log(1.1):.4g}" in text and "n/a (new kernel)" in text
+    assert "n/a (one previous run)" in nightly_mod.format_comparison(nightly_mod.compare(current, prev), False)

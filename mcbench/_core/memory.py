@@ -11,11 +11,18 @@ completion in a ``done`` array that :func:`check_done` reads after the call.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
 def available_bytes() -> int | None:
-    """Memory the kernel may take without swapping (``MemAvailable`` of /proc/meminfo), or None."""
+    """Memory the kernel may take without swapping, or None if unknown.
+
+    ``MemAvailable`` of /proc/meminfo (Linux: free memory plus the page cache that can be
+    dropped); elsewhere the free physical pages of ``os.sysconf`` (a lower figure: it
+    leaves out the reclaimable cache).
+    """
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -23,7 +30,10 @@ def available_bytes() -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return None
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):  # no sysconf, or no such name on this platform
+        return None
 
 
 def format_bytes(n: float) -> str:

@@ -399,6 +399,59 @@ def block_size(spec: MLPSpec, n_inputs: int, dtype, memory_budget: int, pairs: b
     return block - (block % 2) if pairs else block  # n_inputs is even with pairs, so block >= 2
 
 
+def _workspace_layout(spec: MLPSpec, n_networks: int, block: int, slots: int, dtype):
+    """``(layout, bytes per slot, bytes of one network's weights)`` of an :class:`MLPRun`'s workspace."""
+    widths = np.asarray(spec.widths, dtype=np.int64)
+    depth = spec.depth
+    kind = _kind_code(spec.activation)
+    stored = kind != _KIND_LINEAR
+    max_w = int(widths.max())
+    n_weights, n_units = int(np.sum(widths[:-1] * widths[1:])), int(widths[1:].sum())
+    per_network = {  # one network in flight per slot
+        "weights": ((n_weights,), dtype), "biases": ((n_units,), np.float64),
+        "factors": ((block * (n_units if stored else max_w),), _factor_dtype(kind, dtype)),
+        "buf_a": ((block * max_w,), dtype), "buf_b": ((block * max_w,), dtype),
+        "hn2": ((depth + 1, block), np.float64), "states": ((4,), np.uint64), "v_states": ((4,), np.uint64),
+    }
+    per_slot = sum(int(np.prod(shape)) * np.dtype(dt).itemsize for shape, dt in per_network.values())
+    layout = {name: ((slots, *shape), dt) for name, (shape, dt) in per_network.items()}
+    layout |= {"done": ((slots,), np.uint8), "stats": ((n_networks, depth + 1, N_STATS), np.float64)}
+    return layout, per_slot, n_weights * np.dtype(dtype).itemsize
+
+
+def workspace_bytes(spec: MLPSpec, n_networks: int, n_inputs: int, threads: int, dtype=np.float64,
+                    pair_correlation=None, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> dict:
+    """The memory :func:`mlp_propagation` will allocate, without allocating it.
+
+    Each of ``min(threads, n_networks)`` networks in flight holds its weights
+    (sum n_{l-1} n_l values) and an input block's activation buffers and
+    backward store (within ``memory_budget``), so the total is about
+    threads x (weights + memory_budget); this is that figure exactly, as
+    :class:`MLPRun` lays it out.
+
+    Returns
+    -------
+    dict
+        ``total`` (bytes), ``per_network`` (bytes held by each network in
+        flight), ``weights`` (bytes of one network's weights), ``slots``
+        (networks in flight) and ``block`` (inputs per block).
+
+    Examples
+    --------
+    >>> import mcbench
+    >>> from mcbench.mc.mlp import workspace_bytes
+    >>> est = workspace_bytes(mcbench.MLPSpec([4096] * 51, "tanh", "xavier_normal"), 32, 128, threads=2)
+    >>> est["slots"], round(est["weights"] / 2**30, 2), round(est["total"] / 2**30, 1)   # 50 x 4096^2 doubles
+    (2, 6.25, 12.8)
+    """
+    dt = check_dtype(dtype)
+    slots = min(check_positive_int(threads, "threads"), check_positive_int(n_networks, "n_networks"))
+    block = block_size(spec, n_inputs, dt, memory_budget, pair_correlation is not None)
+    layout, per_slot, weights = _workspace_layout(spec, n_networks, block, slots, dt)
+    total = sum(int(np.prod(shape, dtype=np.float64)) * np.dtype(d).itemsize for shape, d in layout.values())
+    return {"total": total, "per_network": per_slot, "weights": weights, "slots": slots, "block": block}
+
+
 def _mean_se(x):
     """Mean over networks (axis 0) and its standard error sd / sqrt(K)."""
     k = x.shape[0]
@@ -626,22 +679,11 @@ class MLPRun:
             b_off[l + 1] = b_off[l] + widths[l + 1]
         stored = self.kind != _KIND_LINEAR
         f_off = b_off if stored else np.zeros(depth + 1, np.int64)
-        max_w = int(widths.max())
         self.slots = slots = min(threads, n_networks)
-        factor_dtype = _factor_dtype(self.kind, dtype)
-        n_weights, n_units = int(w_off[depth]), int(b_off[depth])
-        per_network = {  # one network in flight per slot
-            "weights": ((n_weights,), dtype), "biases": ((n_units,), np.float64),
-            "factors": ((block * (n_units if stored else max_w),), factor_dtype),
-            "buf_a": ((block * max_w,), dtype), "buf_b": ((block * max_w,), dtype),
-            "hn2": ((depth + 1, block), np.float64), "states": ((4,), np.uint64), "v_states": ((4,), np.uint64),
-        }
-        per_slot = sum(int(np.prod(shape)) * np.dtype(dt).itemsize for shape, dt in per_network.values())
-        layout = {name: ((slots, *shape), dt) for name, (shape, dt) in per_network.items()}
-        layout |= {"done": ((slots,), np.uint8), "stats": ((n_networks, depth + 1, N_STATS), np.float64)}
+        layout, per_slot, weight_bytes = _workspace_layout(spec, n_networks, block, slots, dtype)
         self.ws = allocate(layout, "mlp_propagation",
                            f"each of the {slots} networks in flight (one per thread) holds {format_bytes(per_slot)}, "
-                           f"of which {format_bytes(n_weights * dtype.itemsize)} are its weights: use fewer threads, "
+                           f"of which {format_bytes(weight_bytes)} are its weights: use fewer threads, "
                            "a smaller memory_budget (it sets the input block), or narrower layers")
         self.stats = self.ws["stats"]
         bias_kind = _BIAS_KIND[spec.bias[0]]

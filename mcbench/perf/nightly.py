@@ -398,6 +398,28 @@ def compare(current: pd.DataFrame, previous: pd.DataFrame | None, factor=NIGHTLY
     return pd.DataFrame(rows, columns=columns)
 
 
+def format_comparison(table: pd.DataFrame, noise_run: bool) -> str:
+    """:func:`compare`'s table as the console shows it; a missing noise figure says why instead of NaN.
+
+    ``noise_run``: whether there was a run before the baseline to measure the noise against. The
+    CSV (comparison.csv) keeps the column numeric, NaN where no noise figure exists.
+    """
+    shown = table.copy()
+
+    def noise(row) -> str:
+        if row["kind"] != "kernel":
+            return ""
+        if isinstance(row["noise"], float) and math.isfinite(row["noise"]):
+            return f"{row['noise']:.4g}"
+        if not noise_run:
+            return "n/a (one previous run)"
+        return "n/a (new kernel)" if row["flag"] == "new" else "n/a (no comparable figure in the run before)"
+
+    if len(shown):
+        shown["noise"] = [noise(row) for _, row in shown.iterrows()]
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
 def _bad_history(path: Path) -> str:
     return (f"Move it aside (mv {path} {path}.damaged) and rerun: a new history starts, and every run folder "
             f"beside it keeps its own rows in {RUN_ROWS_NAME}.")
@@ -649,8 +671,7 @@ def nightly(out: Path, suite="nightly", seed=0, threads=None, compare_to=None, f
                  f"over {n_tested} kernels: no kernel can be flagged (use more --repeat)")
         echo(f"compared with {prev['run'].iloc[0]} (factor {factor}, alpha {alpha}, Holm over {n_tested} kernels; "
              f"noise from {'-' if older is None else older['run'].iloc[0]}):")
-        shown = table[(table["kind"] == "kernel") | (table["flag"] != "")]
-        echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        echo(format_comparison(table[(table["kind"] == "kernel") | (table["flag"] != "")], older is not None))
         busy = table[flags == "SLOWER?"]
         if len(busy):
             echo(f"{len(busy)} kernel(s) flagged SLOWER? on a busy machine (other processes' cores above "

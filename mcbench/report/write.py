@@ -57,7 +57,7 @@ def _title_blocks(env: dict) -> list:
     return blocks
 
 
-def _summary_blocks(counts: dict, alpha: float) -> list:
+def _summary_blocks(counts: dict, alpha: float, groups: dict) -> list:
     """The first screen: the verdict, the counts, the worst |z| (the rules come after the figures)."""
     n_fail = counts["fail"]
     if n_fail:
@@ -65,8 +65,11 @@ def _summary_blocks(counts: dict, alpha: float) -> list:
     else:
         status = f"OK: no tested comparison is rejected at family-wise alpha = {alpha:g}"
     items = [f"**{counts['comparisons']} comparisons in {counts['checks']} check{'' if counts['checks'] == 1 else 's'}**: {verdict_counts_text(counts)}. "
-             "A *check* is one unit of the run (a Gaussian, a seed claim, a network) and a *comparison* one "
-             "Monte Carlo estimate against its theory value."]
+             "A *check* is one named group of comparisons (a Gaussian, a seed formula, a network: the `check` "
+             "column of report.csv) and a *comparison* one Monte Carlo estimate against its theory value"
+             + (f"; the run executed {len(groups)} check group{'' if len(groups) == 1 else 's'}, the steps that "
+                "`mcbench validate --list` lists and `--only` selects, each yielding one or more checks." if groups
+                else ".")]
     worst = counts["worst"]
     if worst is None:
         items.append("Worst |z|: no tested comparison.")
@@ -168,7 +171,7 @@ def _worst_first(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.iloc[np.lexsort((-absz, rank))]
 
 
-def _check_blocks(table: pd.DataFrame, timings: dict) -> list:
+def _check_blocks(table: pd.DataFrame, timings: dict, groups: dict) -> list:
     blocks = [Heading("Checks"), Text(
         f"One section per check, in run order. A check with more than {FULL_TABLE_MAX_ROWS} rows shows its "
         f"{WORST_ROWS} worst (fails first, then by |z|); report.csv has every row.")]
@@ -179,8 +182,15 @@ def _check_blocks(table: pd.DataFrame, timings: dict) -> list:
         facts = [f"{len(rows)} comparisons: {verdict_counts_text(counts, skip_zero=True)}"]
         if counts["worst"] is not None:
             facts.append(f"worst tested |z| {fmt_z(counts['worst']['abs_z'])}")
-        if check in timings:
+        group = next((g for g, names in groups.items() if check in names), None)
+        if group is not None and group != check:
+            facts.append(f"from check group `{group}`")
+        if group is not None and len(groups[group]) > 1:
+            facts.append(f"its group's wall time {fmt_num(timings[group], 3)} s for {len(groups[group])} checks")
+        elif check in timings:
             facts.append(f"wall time {fmt_num(timings[check], 3)} s")
+        elif group in timings:
+            facts.append(f"wall time {fmt_num(timings[group], 3)} s")
         blocks += [Heading(f"{'**FAIL** ' if counts['fail'] else ''}`{check}`", 3), Text("; ".join(facts) + ".")]
         shown = rows
         if len(rows) > FULL_TABLE_MAX_ROWS:
@@ -219,16 +229,19 @@ def _environment_blocks(env: dict) -> list:
     return [Heading("Environment"), Table(frame) if len(frame) else Text("No environment recorded.")]
 
 
-def _timing_blocks(timings: dict, env: dict) -> list:
-    blocks = [Heading("Wall time per check")]
+def _timing_blocks(timings: dict, env: dict, groups: dict) -> list:
+    unit = "check group" if groups else "check"
+    blocks = [Heading(f"Wall time per {unit}")]
     if not timings:
         return blocks + [Text("No timings recorded.")]
     seconds = pd.Series(timings, dtype=float).sort_values(ascending=False)
     total = float(seconds.sum())
-    line = f"Sum over checks: {fmt_num(total, 3)} s"
+    line = f"Sum over {unit}s: {fmt_num(total, 3)} s"
     if isinstance(env.get("seconds"), (int, float)):
         line += f"; whole run: {fmt_num(env['seconds'], 3)} s"
-    frame = pd.DataFrame({"check": seconds.index, "seconds": [fmt_num(s, 3) for s in seconds],
+    frame = pd.DataFrame({unit: seconds.index, **({"checks": [len(groups.get(g, [])) for g in seconds.index]}
+                                                  if groups else {}),
+                          "seconds": [fmt_num(s, 3) for s in seconds],
                           "share": [f"{100 * s / total:.1f} %" if total > 0 else MISSING for s in seconds]})
     return blocks + [Text(line + " (slowest first)."), Table(frame)]
 
@@ -311,6 +324,9 @@ def write_report(result, out_dir) -> dict[str, Path]:
     figures = {o.spec.filename: o.note for o in outcomes} if mpl is not None else \
         {f: NO_MATPLOTLIB for f in FIGURE_FILES}
     run = {"env": env, "timings": timings, "alpha": result.alpha, "summary": counts, "figures": figures}
+    groups = getattr(result, "groups", None)
+    if groups:  # validation runs: check group -> the checks it yielded (docs/design.md#checks-and-check-groups)
+        run["check_groups"] = groups
     paths["json"].write_text(json.dumps(_json_safe(run), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
     blocks = _report_blocks(result, counts, outcomes, mpl is not None)
@@ -326,9 +342,12 @@ def _report_title(env: dict) -> str:
 
 def _report_blocks(result, counts: dict, outcomes, have_matplotlib: bool) -> list:
     env, timings = dict(result.env or {}), dict(result.timings or {})
-    return (_title_blocks(env) + _summary_blocks(counts, result.alpha) + _figure_blocks(outcomes, have_matplotlib)
-            + _errata_blocks(result.errata) + _rules_blocks(counts, result.alpha) + _check_blocks(result.table, timings)
-            + _info_blocks(getattr(result, "info", None)) + _environment_blocks(env) + _timing_blocks(timings, env))
+    groups = dict(getattr(result, "groups", None) or {})  # validation runs: check group -> its checks
+    return (_title_blocks(env) + _summary_blocks(counts, result.alpha, groups)
+            + _figure_blocks(outcomes, have_matplotlib) + _errata_blocks(result.errata)
+            + _rules_blocks(counts, result.alpha) + _check_blocks(result.table, timings, groups)
+            + _info_blocks(getattr(result, "info", None)) + _environment_blocks(env)
+            + _timing_blocks(timings, env, groups))
 
 
 def report_html(result) -> str:

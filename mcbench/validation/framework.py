@@ -1,14 +1,19 @@
 """The types a validation check is made of: nothing here runs a check.
 
-A *check* (:class:`Check`) runs Monte Carlo kernels and the matching closed
-forms and returns a :class:`CheckOutput`: comparison rows (see
-:mod:`mcbench.validation.stats`) and data for figures and tables. The runner
-gathers the outputs of a suite into a :class:`ValidationResult`, which
-:mod:`mcbench.report` renders.
+Two units, as docs/design.md#checks-and-check-groups defines them: a *check*
+is one named group of comparisons, the ``check`` column of the table (one
+Gaussian, one seed formula, one network); a *check group* (a :class:`Check`
+of the catalogue) is what runs as one step: what ``mcbench validate --list``
+lists, ``--only`` selects and the progress line counts. A check group runs
+Monte Carlo kernels and the matching closed forms and returns a
+:class:`CheckOutput`: comparison rows (see :mod:`mcbench.validation.stats`)
+for one or more checks (none where a seed claim is settled by derivation
+alone) and data for figures and tables. The runner gathers the outputs of a
+suite into a :class:`ValidationResult`, which :mod:`mcbench.report` renders.
 
-Each check draws from its own stream, derived from (RNG seed, check name) by
-:func:`check_seed`, so adding or reordering checks never changes another
-check's numbers.
+Each check group draws from its own stream, derived from (RNG seed, group
+name) by :func:`check_seed`, so adding or reordering groups never changes
+another group's numbers.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class CheckOutput:
 
 @dataclass(frozen=True)
 class Check:
+    """A check group: one step of a run, yielding the comparison rows of one or more checks."""
+
     name: str
     run: Callable[[SuiteConfig, np.random.SeedSequence], CheckOutput]
     cost: float = 1.0  # relative wall time, for the progress bar's ETA
@@ -53,8 +60,9 @@ class ValidationResult:
     errata: pd.DataFrame
     info: list
     env: dict
-    timings: dict
+    timings: dict  # check group -> wall seconds
     alpha: float
+    groups: dict = field(default_factory=dict)  # check group -> the checks (table names) it yielded, in order
 
     @property
     def n_fail(self) -> int:

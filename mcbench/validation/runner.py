@@ -130,14 +130,22 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     alpha : float
         Family-wise error rate for Holm across the whole run.
     only : str, optional
-        Run only checks whose name contains this substring.
+        Run only the check groups whose name contains this substring.
     client : distributed.Client, optional
-        Run each check as a task on this Dask cluster (``pip install
+        Run each check group as a task on this Dask cluster (``pip install
         'mcbench[dask]'``); the table is the same, bit for bit, as a local run's.
+
+    Returns
+    -------
+    ValidationResult
+        ``table`` has one named *check* per distinct ``check`` value;
+        ``groups`` maps each check group run (catalogue entry) to the checks
+        it yielded, and ``timings`` gives its wall time (docs/design.md,
+        "Checks and check groups").
 
     Examples
     --------
-    One check of the quick suite (the ReLU moments of N(0, 1)), about a second:
+    One check group of the quick suite (the ReLU moments of N(0, 1)), about a second:
 
     >>> import mcbench
     >>> res = mcbench.run_validation("quick", only="relu/d1-standard", quiet=True)
@@ -152,10 +160,12 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     cfg = SUITE_CONFIGS[suite]
     checks = [c for c in catalogue() if suite in c.suites and (only is None or only in c.name)]
     if not checks:
-        raise ValueError(f"no check name contains {only!r}")
+        raise ValueError(f"no check group of suite {suite} has a name containing {only!r} "
+                         "(mcbench validate --list shows them)")
     started = utc_now()
     t0 = time.perf_counter()
-    progress = Progress([c.cost for c in checks], quiet=quiet, label=f"validate[{suite}]")
+    progress = Progress([c.cost for c in checks], quiet=quiet, label=f"validate[{suite}]",
+                        unit="check group")
     with numba_threads(threads):
         if client is None:
             if not quiet:
@@ -165,12 +175,12 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
             outputs, timings = _run_here(checks, cfg, seed, progress)
         else:
             if not quiet:
-                print(f"validate[{suite}]: {len(checks)} checks as tasks on {client.scheduler.address}; "
+                print(f"validate[{suite}]: {len(checks)} check groups as tasks on {client.scheduler.address}; "
                       f"Dask dashboard at {client.dashboard_link}", file=sys.stderr, flush=True)
             outputs, timings = _run_on_dask(client, checks, suite, seed, progress)
         progress.close()
         env = environment(seed=seed, suite=suite, started=started, finished=utc_now(),
-                          seconds=time.perf_counter() - t0, check_runs=len(checks))
+                          seconds=time.perf_counter() - t0, check_groups=len(checks))
         if client is not None:
             env["engine"] = f"dask {client.scheduler.address}"
 
@@ -179,7 +189,10 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     table = stats.finalize(gather("rows"), alpha=alpha)
-    return ValidationResult(table=table, profiles=gather("profiles"), finite_width=gather("finite_width"),
+    groups = {check.name: list(dict.fromkeys(name for frame in out.rows if "check" in frame
+                                      for name in frame["check"]))
+              for check, out in zip(checks, outputs)}
+    return ValidationResult(groups=groups, table=table, profiles=gather("profiles"), finite_width=gather("finite_width"),
                             nlo_gap=gather("nlo_gap"),
                             errata=claim_checks.errata_verdicts(gather("errata"), table),
                             info=[i for out in outputs for i in out.info], env=env, timings=timings, alpha=alpha)
