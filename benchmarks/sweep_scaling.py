@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mcbench  # noqa: E402
 from mcbench.sweeps import digest  # noqa: E402
-from mcbench.sweeps.engine import dask_client  # noqa: E402
+from mcbench.sweeps.engine import dask_client, local_task_threads  # noqa: E402
 
 
 def run(args):
@@ -48,14 +48,15 @@ def run(args):
     digests["local"] = digest(local)
     for workers in (1, 2):
         t0 = time.perf_counter()
-        with dask_client(local_workers=workers, threads=2 // workers) as client:
+        threads = local_task_threads(workers)
+        with dask_client(local_workers=workers) as client:
             # every worker imports mcbench and loads the compiled kernels: start-up, not overhead per task
             client.run(lambda: mcbench.sweep({"activation": ["tanh"], "sigma_w2": [1.0]}, **(sizes | {"depth": 2})))
             startup = time.perf_counter() - t0
             start = time.perf_counter()
-            table = mcbench.sweep(grid, client=client, **sizes)
+            table = mcbench.sweep(grid, client=client, threads=threads, **sizes)
             wall = time.perf_counter() - start
-        rows.append({"engine": f"LocalCluster {workers} worker(s) x {2 // workers} thread(s)", "slots": workers,
+        rows.append({"engine": f"LocalCluster {workers} worker(s), {threads} Numba thread(s) each", "slots": workers,
                      "startup_s": startup, "wall_s": wall, "cell_s": table.attrs["cell_seconds"]})
         digests[f"dask-{workers}"] = digest(table)
     cells = len(local["cell"].unique())

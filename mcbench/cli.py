@@ -58,7 +58,7 @@ from mcbench.mc.mlp import mlp_flops, workspace_bytes
 from mcbench.sweeps import cells as sweep_cells
 from mcbench.sweeps import sweep
 from mcbench.sweeps.analysis import extrapolate_crossings, gradient_zero_crossings
-from mcbench.sweeps.engine import TABLE_NAME, dask_client
+from mcbench.sweeps.engine import TABLE_NAME, dask_client, local_task_threads
 from mcbench.sweeps.figures import draw_sweep_figures
 from mcbench.spec import INIT_SCHEMES, MLPSpec, abrelu, activation_names, leaky_relu
 from mcbench.validation.compare import THEORIES, compare
@@ -557,8 +557,8 @@ def cmd_validate(args) -> int:
         raise ValueError(f"--alpha must lie in (0, 1), got {alpha}")
     out = args.out or _default_out(args.suite)
     # The output folder is made (hidden) before the run: one that cannot be written fails now, not after it.
-    with atomic_directory(out) as tmp, dask_client(args.scheduler, args.dask_local, args.threads) as client:
-        result = run_validation(args.suite, seed=args.seed, threads=None if client else args.threads,
+    with atomic_directory(out) as tmp, dask_client(args.scheduler, args.dask_local) as client:
+        result = run_validation(args.suite, seed=args.seed, threads=local_task_threads(args.dask_local, args.threads),
                                 quiet=args.quiet, alpha=alpha, only=args.only, client=client)
         paths = write_report(result, tmp)
     summary = per_check_summary(result.table)
@@ -787,10 +787,10 @@ def cmd_sweep(args) -> int:
     cells = sweep_cells(grid, bias=args.bias)  # a bad grid fails now, before a cluster starts
     if not args.quiet:
         print(f"sweep: {len(cells)} cells into {out}", file=sys.stderr)
-    with dask_client(args.scheduler, args.dask_local, args.threads) as client:
+    with dask_client(args.scheduler, args.dask_local) as client:
         table = sweep(grid, n_networks=args.networks, n_inputs=args.inputs, pair_correlation=args.pair_correlation,
                       seed=args.seed, client=client, out=out, input_var=args.input_var, theory=args.theory,
-                      bias=args.bias, threads=args.threads, quiet=args.quiet)
+                      bias=args.bias, threads=local_task_threads(args.dask_local, args.threads), quiet=args.quiet)
     a = table.attrs
     print(f"sweep: {a['cells']} cells ({a['computed']} computed, {a['reused']} reused) x layers = {len(table)} rows "
           f"in {a['wall_seconds']:.1f} s ({a['engine']})")

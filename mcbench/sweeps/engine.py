@@ -4,8 +4,12 @@ Where the cells run
 -------------------
 With no ``client`` the cells run one after another in this process, each on
 all the Numba threads. With a ``distributed.Client`` each cell is one task;
-inside a worker a task uses the worker's ``nthreads`` Numba threads and one
-BLAS thread, so workers do not oversubscribe the cores. A cell's numbers are a
+a task uses ``threads`` Numba threads if given, else its worker's
+``nthreads``, and one BLAS thread. A worker runs one task's Monte Carlo at a
+time; the theory is Python and holds the GIL, so several tasks in one worker
+process only slow each other down. Give workers one thread each and as many
+worker processes as cores (``dask worker --nworkers CORES --nthreads 1``),
+which is what :func:`dask_client` starts locally. A cell's numbers are a
 pure function of (seed, cell key, sizes): the Monte Carlo streams do not
 depend on thread counts, and the table is assembled in grid order, not in
 the order tasks finish. A worker that dies mid-task has its task rerun on
@@ -57,6 +61,12 @@ PARQUET_NAME = "sweep.parquet"
 STORE_FORMAT = 1
 _STRING_COLUMNS = ("cell", "activation", "init", "bias")
 DASK_INSTALL = "pip install 'mcbench[dask]'"
+#: Dask config for the workers' environment. A Dask nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its
+#: worker processes; any fixed value turns off glibc's dynamic mmap threshold, so the theory's numpy
+#: temporaries are mmap-ed and unmapped each time: 2.0x slower (2.80 s against 1.39 s for a depth-20
+#: tanh cell's theory, 2026-12-03). None unsets it (for `dask worker`: the environment variable
+#: DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_=None).
+NANNY_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 def _check_arguments(n_networks, n_inputs, pair_correlation, seed, input_var, theory) -> dict:
@@ -206,7 +216,7 @@ def sweep(grid, *, depth=None, width=None, n_networks: int = SWEEP_NETWORKS, n_i
     sigma_b2, bias : float, {"normal", "constant"}
         Defaults for cells whose grid does not give them.
     threads : int, optional
-        Numba threads for local cells (default all); on Dask, each worker's nthreads.
+        Numba threads per cell (default: all here; on Dask, the worker's nthreads).
     quiet : bool
         No progress line (default True; the CLI shows it).
 
@@ -319,7 +329,7 @@ def _run(table: pd.DataFrame, args: dict, client, store, threads, quiet: bool, a
     elif todo:
         token = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:12]
         futures = {client.submit(run_cell, rec, key=f"mcbench-cell-{token}-{hashlib.sha256(rec['cell'].encode()).hexdigest()[:16]}",
-                                 **kwargs): rec for rec in todo}
+                                 threads=threads, **kwargs): rec for rec in todo}
         try:
             for future in as_completed(list(futures)):
                 checkpoint()
@@ -349,13 +359,21 @@ def digest(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
+def local_task_threads(local_workers: int | None, threads: int | None = None) -> int | None:
+    """Numba threads per task on a ``LocalCluster`` of ``local_workers``: ``threads``, or cores // workers."""
+    if local_workers is None:
+        return threads
+    return threads or max(1, (os.cpu_count() or 1) // local_workers)
+
+
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, local_workers: int | None = None, threads: int | None = None):
+def dask_client(scheduler: str | None = None, local_workers: int | None = None):
     """A ``distributed.Client``: to the scheduler at ``scheduler``, or to a new ``LocalCluster``.
 
-    ``local_workers`` worker processes share the cores: each gets
-    ``threads`` (default cores // workers, at least 1) threads, which its
-    tasks use as Numba threads. Yields None when neither is given (run here).
+    The ``LocalCluster`` has ``local_workers`` worker processes of one Dask
+    thread each (one task at a time); pass :func:`local_task_threads` as the
+    tasks' Numba threads so that the workers share the cores. Yields None
+    when neither is given (run here).
     """
     if scheduler is None and local_workers is None:
         yield None
@@ -363,6 +381,7 @@ def dask_client(scheduler: str | None = None, local_workers: int | None = None, 
     if scheduler is not None and local_workers is not None:
         raise ValueError("give --scheduler (an existing cluster) or --dask-local (a new local one), not both")
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise ValueError(f"running on Dask needs the dask extra: {DASK_INSTALL}") from None
@@ -376,8 +395,10 @@ def dask_client(scheduler: str | None = None, local_workers: int | None = None, 
             yield client
         return
     local_workers = check_positive_int(local_workers, "dask-local")
-    per_worker = threads or max(1, (os.cpu_count() or 1) // local_workers)
-    # Worker processes (not threads): Numba's parallel kernels and the GIL-free GEMMs scale across them.
-    with LocalCluster(n_workers=local_workers, threads_per_worker=per_worker, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    # Worker processes of one thread each: a cell's theory holds the GIL, so tasks in threads of one
+    # process would take turns (measured: 1 worker x 2 threads took 1.6x the local run's time).
+    # NANNY_ENVIRON drops the nanny's MALLOC_TRIM_THRESHOLD_, which made the theory 2x slower.
+    with dask.config.set(NANNY_ENVIRON), \
+            LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True,
+                         dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client

@@ -59,12 +59,12 @@ def warm_up():
         step()
 
 
-def run_check(suite: str, seed: int, name: str):
+def run_check(suite: str, seed: int, name: str, threads: int | None = None):
     """Run check ``name`` of ``suite`` as one task: (its output, its wall seconds).
 
     A Dask worker rebuilds the catalogue and finds the check by name (checks
     hold functions, which are not shipped), then runs it on the worker's
-    threads (:func:`mcbench._core.threads.task_threads`). Its stream is
+    threads, or ``threads`` (:func:`mcbench._core.threads.task_threads`). Its stream is
     :func:`check_seed` (seed, name), so the output does not depend on where it ran.
     """
     check = next((c for c in catalogue() if c.name == name), None)
@@ -72,7 +72,7 @@ def run_check(suite: str, seed: int, name: str):
         raise ValueError(f"no check named {name!r} in this mcbench ({__version__}); "
                          "do the workers run the same version as the client?")
     start = time.perf_counter()
-    with task_threads():
+    with task_threads(threads):
         output = check.run(SUITE_CONFIGS[suite], check_seed(seed, name))
     return output, time.perf_counter() - start
 
@@ -90,13 +90,13 @@ def _run_here(checks, cfg, seed: int, progress: Progress) -> tuple[list, dict]:
     return outputs, timings
 
 
-def _run_on_dask(client, checks, suite: str, seed: int, progress: Progress) -> tuple[list, dict]:
+def _run_on_dask(client, checks, suite: str, seed: int, progress: Progress, threads) -> tuple[list, dict]:
     """Each check one task on ``client``; outputs in catalogue order, whatever order the tasks finish in."""
     try:
         from distributed import as_completed
     except ImportError:
         raise ValueError("running on Dask needs the dask extra: pip install 'mcbench[dask]'") from None
-    futures = {client.submit(run_check, suite, seed, c.name, pure=False): c.name for c in checks}
+    futures = {client.submit(run_check, suite, seed, c.name, threads, pure=False): c.name for c in checks}
     results = {}
     try:
         for future in as_completed(list(futures)):
@@ -124,7 +124,7 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     seed : int
         RNG seed; check ``name`` uses the stream :func:`check_seed` (seed, name).
     threads : int, optional
-        Numba threads (default: all).
+        Numba threads (default: all; on Dask, per task, default the worker's nthreads).
     quiet : bool
         No progress line.
     alpha : float
@@ -154,6 +154,7 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
     >>> res.alpha
     0.001
     """
+    task_threads_requested = threads  # on Dask, None means each worker's nthreads
     threads = resolve_threads(threads)  # a bad count fails now, not after the warm-up
     if suite not in SUITE_CONFIGS:
         raise ValueError(f"suite must be one of {', '.join(SUITES)}, got {suite!r}")
@@ -177,7 +178,7 @@ def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: 
             if not quiet:
                 print(f"validate[{suite}]: {len(checks)} check groups as tasks on {client.scheduler.address}; "
                       f"Dask dashboard at {client.dashboard_link}", file=sys.stderr, flush=True)
-            outputs, timings = _run_on_dask(client, checks, suite, seed, progress)
+            outputs, timings = _run_on_dask(client, checks, suite, seed, progress, task_threads_requested)
         progress.close()
         env = environment(seed=seed, suite=suite, started=started, finished=utc_now(),
                           seconds=time.perf_counter() - t0, check_groups=len(checks))
