@@ -40,6 +40,7 @@ from mcbench.config import (
     SWEEP_INPUTS,
     SWEEP_NETWORKS,
     SWEEP_PAIR_CORRELATION,
+    SWEEP_SIGMA_B2,
 )
 from mcbench.env import provenance, utc_now
 from mcbench.perf.nightly import (
@@ -59,6 +60,7 @@ from mcbench.sweeps import cells as sweep_cells
 from mcbench.sweeps import sweep
 from mcbench.sweeps.analysis import extrapolate_crossings, gradient_zero_crossings
 from mcbench.sweeps.engine import TABLE_NAME, dask_client, local_task_threads
+from mcbench.sweeps.engine import check_arguments as check_sweep_arguments
 from mcbench.sweeps.figures import draw_sweep_figures
 from mcbench.spec import INIT_SCHEMES, MLPSpec, abrelu, activation_names, leaky_relu
 from mcbench.validation.compare import THEORIES, compare
@@ -144,10 +146,14 @@ def _values(text):
             if count < 1:
                 raise ValueError
             # 12 significant digits: 0:0.3:13 gives 0.05, not linspace's 0.049999999999999996 (cells are keyed by value)
-            return [float(f"{v:.12g}") for v in np.linspace(float(start), float(stop), count)]
-        return [float(v) for v in text.split(",")]
+            values = [float(f"{v:.12g}") for v in np.linspace(float(start), float(stop), count)]
+        else:
+            values = [float(v) for v in text.split(",")]
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError
+        return values
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be START:STOP:COUNT or a comma list of numbers, got {text!r}") \
+        raise argparse.ArgumentTypeError(f"must be START:STOP:COUNT or a comma list of finite numbers, got {text!r}") \
             from None
 
 
@@ -479,8 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="sigma_w^2 = width x Var(W) of Gaussian weights (default 0.5:4:8)")
     weights.add_argument("--init", type=_names, default=None,
                          help=f"init scheme(s) instead of --sigma-w2: {', '.join(INIT_SCHEMES)}")
-    w.add_argument("--sigma-b2", type=_values, default=[0.05], metavar="RANGE",
-                   help="bias variance(s) (default 0.05)")
+    w.add_argument("--sigma-b2", type=_values, default=[SWEEP_SIGMA_B2], metavar="RANGE",
+                   help=f"bias variance(s) (default {SWEEP_SIGMA_B2})")
     w.add_argument("--bias", choices=("normal", "constant"), default="normal",
                    help="normal: b ~ N(0, sigma_b^2) (default); constant: every b = sqrt(sigma_b^2)")
     w.add_argument("--depth", type=_int_values, default=[30], metavar="L[,L...]", help="depth(s) (default 30)")
@@ -584,6 +590,9 @@ def list_checks(only=None, suite=None) -> int:
     width = max(len(c.name) for c in checks)
     for c in checks:
         print(f"{c.name:<{width}}  {c.description}")
+    # Flush here, not at exit: into a closed pipe (| head) the error must reach main()'s handler; a
+    # listing under the pipe buffer's 8 KB would otherwise fail at interpreter exit (code 120).
+    sys.stdout.flush()
     return 0
 
 
@@ -784,9 +793,11 @@ def cmd_sweep(args) -> int:
         grid["sigma_w2"] = args.sigma_w2 if args.sigma_w2 is not None else list(np.linspace(0.5, 4.0, 8))
     grid |= {"sigma_b2": args.sigma_b2, "width": args.width, "depth": args.depth}
     out = args.out or Path("results") / f"sweep-{utc_now(for_path=True)}"
-    cells = sweep_cells(grid, bias=args.bias)  # a bad grid fails now, before a cluster starts
+    cells = sweep_cells(grid, bias=args.bias)  # a bad grid or argument fails now, before a cluster starts
+    check_sweep_arguments(args.networks, args.inputs, args.pair_correlation, args.seed, args.input_var, args.theory)
     if not args.quiet:
-        print(f"sweep: {len(cells)} cells into {out}", file=sys.stderr)
+        print(f"sweep: {len(cells)} cells into {out} (a first run compiles the kernels for ~1 min)",
+              file=sys.stderr)
     with dask_client(args.scheduler, args.dask_local) as client:
         table = sweep(grid, n_networks=args.networks, n_inputs=args.inputs, pair_correlation=args.pair_correlation,
                       seed=args.seed, client=client, out=out, input_var=args.input_var, theory=args.theory,
@@ -797,7 +808,8 @@ def cmd_sweep(args) -> int:
     crossings = gradient_zero_crossings(table)
     if len(crossings):
         print("critical line: where the Monte Carlo gradient ratio log(qtilde^1/qtilde^L) changes sign along "
-              "sigma_w^2, against theory (at finite width it sits O(1/width) below; docs/theory.md, Sweeps):")
+              "sigma_w^2 (interpolated between the cells lower and upper), against theory; z = (Monte Carlo - "
+              "theory) / SE. At finite width it sits O(1/width) below (docs/theory.md, Sweeps):")
         print(crossings.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         limit = extrapolate_crossings(crossings)
         if len(limit):
@@ -843,7 +855,8 @@ def main(argv=None) -> int:
         return 0
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
-        kept = ("the finished cells are kept in OUT/cells/ (each whole): rerun the same command to resume"
+        kept = ("the finished cells are kept, each whole, in the output folder's cells/: rerun the same command "
+                "to resume"
                 if args.command == "sweep" else "no partial output was left behind")
         print(f"mcbench {args.command}: {'terminated' if terminated else 'interrupted'}; {kept}", file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)

@@ -298,6 +298,8 @@ Z_CLIP = 5.0
 SWEEP_NETWORKS = 32
 SWEEP_INPUTS = 64
 SWEEP_PAIR_CORRELATION = 0.5
+#: Default bias variance of a sweep's cells (Gaussian bias), for the API and the CLI alike.
+SWEEP_SIGMA_B2 = 0.05
 #: Expected cost of a cell, for the sweep's progress ETA (seconds on one core, 2026-12-03): the Monte
 #: Carlo's 4 n^2 flops per layer, input and network at ~1e10 flop/s, plus the theory's time per layer
 #: (the c-map's 2-D quadrature with a pair correlation, ~45 ms; ~2 ms without).

@@ -37,6 +37,8 @@ from mcbench.theory import mean_field_fixed_point
 from mcbench.theory import mlp_propagation as theory_mlp
 
 THEORY_ORDERS = ("nlo", "mean_field")
+#: A fixed point q* less than this (relative) above Var(b) counts as none (input variance 1 instead).
+Q_STAR_FLOOR = 1e-9
 
 TABLE_COLUMNS = (
     ("cell",) + CELL_COLUMNS + ("input_var", "layer",
@@ -53,7 +55,9 @@ def fixed_point_input_var(cell) -> float:
     fp = mean_field_fixed_point(spec)
     sw2 = spec.layer_weight_vars()[0] * spec.widths[0]
     q_star, bias_var = fp["q_star"], spec.bias_moments()[1]
-    if not (math.isfinite(q_star) and sw2 > 0 and q_star > bias_var):
+    # q* within round-off of Var(b) (e.g. 1e-16 for tanh on the critical line at sigma_b^2 = 0, where
+    # q* = 0): no positive input variance reaches it
+    if not (math.isfinite(q_star) and sw2 > 0 and q_star - bias_var > Q_STAR_FLOOR * max(1.0, q_star)):
         return 1.0
     return (q_star - bias_var) / sw2
 

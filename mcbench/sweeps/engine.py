@@ -48,7 +48,7 @@ from mcbench._io import TMP_PREFIX, locked, replace_file
 from mcbench._signals import checkpoint
 from mcbench._version import __version__
 from mcbench.config import (SWEEP_FLOP_RATE, SWEEP_INPUTS, SWEEP_NETWORKS, SWEEP_PAIR_CORRELATION,
-                            SWEEP_THEORY_LAYER_SECONDS)
+                            SWEEP_SIGMA_B2, SWEEP_THEORY_LAYER_SECONDS)
 from mcbench.progress import Progress
 from mcbench.sweeps.cell import TABLE_COLUMNS, THEORY_ORDERS, run_cell
 from mcbench.sweeps.grid import cells as grid_cells
@@ -69,7 +69,8 @@ DASK_INSTALL = "pip install 'mcbench[dask]'"
 NANNY_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
-def _check_arguments(n_networks, n_inputs, pair_correlation, seed, input_var, theory) -> dict:
+def check_arguments(n_networks, n_inputs, pair_correlation, seed, input_var, theory) -> dict:
+    """The run arguments of :func:`sweep`, checked (a ValueError names the bad one), as its manifest records them."""
     n_networks = check_positive_int(n_networks, "n_networks", minimum=2,
                                     why="the networks are the replicates behind every standard error")
     n_inputs = check_positive_int(n_inputs, "n_inputs")
@@ -180,7 +181,7 @@ def _dask_as_completed():
 
 def sweep(grid, *, depth=None, width=None, n_networks: int = SWEEP_NETWORKS, n_inputs: int = SWEEP_INPUTS,
           pair_correlation=SWEEP_PAIR_CORRELATION, seed: int = 0, client=None, out=None,
-          input_var="q_star", theory: str = "nlo", sigma_b2: float = 0.0, bias: str = "normal",
+          input_var="q_star", theory: str = "nlo", sigma_b2: float = SWEEP_SIGMA_B2, bias: str = "normal",
           threads=None, quiet: bool = True) -> pd.DataFrame:
     """Monte Carlo and theory over a grid of networks: one tidy row per (cell, layer).
 
@@ -204,9 +205,10 @@ def sweep(grid, *, depth=None, width=None, n_networks: int = SWEEP_NETWORKS, n_i
         Run each cell as a task on this Dask cluster (``pip install
         'mcbench[dask]'``); None runs the cells here.
     out : path, optional
-        Keep finished cells in this folder and resume from it (module
-        docstring); writes ``sweep.csv`` (and ``sweep.parquet`` with pyarrow)
-        there at the end.
+        Keep finished cells in this folder and resume from it (see
+        :mod:`mcbench.sweeps.engine`); writes ``sweep.csv`` (and
+        ``sweep.parquet`` with pyarrow) there at the end, holding this
+        grid's cells (cells of earlier, larger grids stay in ``cells/``).
     input_var : "q_star" or float
         Input variance; "q_star" starts each cell at its mean-field fixed
         point (:mod:`mcbench.sweeps.cell`).
@@ -214,7 +216,8 @@ def sweep(grid, *, depth=None, width=None, n_networks: int = SWEEP_NETWORKS, n_i
         "nlo" adds the 1/n columns ``q_nlo``, ``c_nlo`` (about 2x the theory
         time of mean field alone at depth 30).
     sigma_b2, bias : float, {"normal", "constant"}
-        Defaults for cells whose grid does not give them.
+        Defaults for cells whose grid does not give them (0.05 and normal,
+        as on the command line).
     threads : int, optional
         Numba threads per cell (default: all here; on Dask, the worker's nthreads).
     quiet : bool
@@ -245,7 +248,7 @@ def sweep(grid, *, depth=None, width=None, n_networks: int = SWEEP_NETWORKS, n_i
     >>> t.groupby("sigma_w2")["chi1_star"].first().round(3).tolist()   # ordered, then chaotic
     [0.759, 1.134]
     """
-    args = _check_arguments(n_networks, n_inputs, pair_correlation, seed, input_var, theory)
+    args = check_arguments(n_networks, n_inputs, pair_correlation, seed, input_var, theory)
     table = grid_cells(grid, depth=depth, width=width, sigma_b2=sigma_b2, bias=bias)
     as_completed = _dask_as_completed() if client is not None else None
     if out is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -450,8 +451,14 @@ DEPTH_SCALE_NAME = "fig_depth_scale.png"
 
 
 def _atomic(draw, path: Path):
-    """Draw into a hidden file and rename it to ``path``: an interrupted drawing leaves nothing partial."""
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}")
+    """Draw into a hidden file and rename it to ``path``: an interrupted drawing leaves nothing partial.
+
+    The hidden name is unique, so two runs drawing into one folder (a rerun that reused every cell
+    while the first still draws) each publish a whole figure.
+    """
+    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
         draw(tmp)
         os.replace(tmp, path)

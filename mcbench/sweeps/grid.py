@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from mcbench.config import SWEEP_SIGMA_B2
 from mcbench.spec import INIT_SCHEMES, MLPSpec, get_activation
 
 #: Columns of a cell, in key order; a grid may give any of them (the rest come from the defaults).
@@ -28,12 +29,12 @@ CELL_COLUMNS = ("activation", "init", "sigma_w2", "sigma_b2", "bias", "width", "
 BIAS_KINDS = ("normal", "constant")
 
 
-def _number(value, name: str, *, minimum: float | None = 0.0) -> float:
+def _number(value, name: str, *, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
         raise ValueError(f"grid column {name!r} must hold finite numbers, got {value!r}")
     value = float(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"grid column {name!r} must be >= {minimum:g}, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"grid column {name!r} must be {'> 0' if positive else '>= 0'}, got {value!r}")
     return value
 
 
@@ -61,7 +62,8 @@ def _cell(raw: dict) -> dict:
     return {
         "activation": str(act),
         "init": "" if init is None else str(init),
-        "sigma_w2": math.nan if sw2 is None else _number(sw2, "sigma_w2"),
+        # sigma_w^2 = 0 cuts every layer from its input: no signal to propagate, and no fixed point
+        "sigma_w2": math.nan if sw2 is None else _number(sw2, "sigma_w2", positive=True),
         "sigma_b2": _number(raw["sigma_b2"], "sigma_b2"),
         "bias": bias,
         "width": _integer(raw["width"], "width", 1),
@@ -69,7 +71,7 @@ def _cell(raw: dict) -> dict:
     }
 
 
-def cells(grid, *, depth=None, width=None, sigma_b2: float = 0.0, bias: str = "normal") -> pd.DataFrame:
+def cells(grid, *, depth=None, width=None, sigma_b2: float = SWEEP_SIGMA_B2, bias: str = "normal") -> pd.DataFrame:
     """The cells of ``grid``, checked, one row each, with their ``cell`` keys.
 
     Parameters
@@ -83,7 +85,7 @@ def cells(grid, *, depth=None, width=None, sigma_b2: float = 0.0, bias: str = "n
         The default depth L and width n of cells whose grid does not give
         them (every cell needs both).
     sigma_b2 : float
-        Default bias variance.
+        Default bias variance (0.05).
     bias : {"normal", "constant"}
         Default bias kind.
 
