@@ -439,7 +439,9 @@ def depth_scale_figure(table: pd.DataFrame, sigma_b2: float, path, *, activation
     ax.set_title(f"Correlation depth scale: {_family_title(family)}, $\\sigma_b^2$ = {sb2:g} ({bias_name})"
                  + (f"\n(nearest to the {float(sigma_b2):g} asked for)" if sb2 != float(sigma_b2) else ""),
                  fontsize="medium")
-    ax.legend(fontsize="small", loc="upper right")
+    # below the plot: inside it, the legend covered the Monte Carlo points near the critical line
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize="small",
+               frameon=False)
     return _save(fig, path)
 
 
