@@ -785,6 +785,13 @@ def cmd_nightly(args) -> int:
                    validate=not args.skip_validation)
 
 
+#: The sweep API's names for what the CLI calls flags, for its error messages.
+SWEEP_FLAGS = {"grid column 'sigma_w2'": "--sigma-w2", "grid column 'sigma_b2'": "--sigma-b2",
+               "grid column 'init'": "--init", "grid column 'width'": "--width", "grid column 'depth'": "--depth",
+               "n_networks": "--networks", "n_inputs": "--inputs", "pair_correlation": "--pair-correlation",
+               "input_var": "--input-var"}
+
+
 def cmd_sweep(args) -> int:
     grid = {"activation": args.activation}
     if args.init is not None:
@@ -793,8 +800,15 @@ def cmd_sweep(args) -> int:
         grid["sigma_w2"] = args.sigma_w2 if args.sigma_w2 is not None else list(np.linspace(0.5, 4.0, 8))
     grid |= {"sigma_b2": args.sigma_b2, "width": args.width, "depth": args.depth}
     out = args.out or Path("results") / f"sweep-{utc_now(for_path=True)}"
-    cells = sweep_cells(grid, bias=args.bias)  # a bad grid or argument fails now, before a cluster starts
-    check_sweep_arguments(args.networks, args.inputs, args.pair_correlation, args.seed, args.input_var, args.theory)
+    try:  # a bad grid or argument fails now, before a cluster starts, in the flags' words
+        cells = sweep_cells(grid, bias=args.bias)
+        check_sweep_arguments(args.networks, args.inputs, args.pair_correlation, args.seed, args.input_var,
+                              args.theory)
+    except ValueError as exc:
+        message = str(exc)
+        for api, flag in SWEEP_FLAGS.items():
+            message = message.replace(api, flag)
+        raise ValueError(message) from None
     if not args.quiet:
         print(f"sweep: {len(cells)} cells into {out} (a first run compiles the kernels for ~1 min)",
               file=sys.stderr)

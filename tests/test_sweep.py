@@ -148,3 +148,16 @@ def test_the_critical_line_from_the_monte_carlo_gradient_ratio():
     row = limit.iloc[0]
     assert round(row["sigma_w2_critical"], 2) == 1.76
     assert abs(row["z"]) < 3, row.to_dict()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--inputs", "15"], "--inputs must be even with --pair-correlation"),
+    (["--sigma-w2", "0:2:3"], "--sigma-w2 must be > 0, got 0.0"),
+    (["--networks", "1"], "--networks must be >= 2"),
+])
+def test_the_cli_refuses_bad_sweep_arguments_in_the_flags_words(flags, message, tmp_path):
+    proc = _cli(*flags, "--out", str(tmp_path / "s"))
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and message in stderr, stderr
+    assert not (tmp_path / "s").exists()  # refused before anything was written
+
