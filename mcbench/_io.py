@@ -225,30 +225,41 @@ def read_checked(path: Path, columns, recover: str) -> list[tuple[int, list[str]
     return rows
 
 
-def replace_file(path: Path, text: str):
-    """Write ``text`` to ``path`` atomically (complete new copy, fsync, rename), keeping ``path``'s mode.
+def replace_file_with(path: Path, write):
+    """Make ``path`` atomically: ``write(tmp)`` writes a hidden copy beside it, which is fsync-ed and renamed over it.
 
-    A new file gets the mode the umask allows (0666 & ~umask), like any file
-    the user creates; mkstemp alone would make it 0600.
+    The copy keeps ``path``'s mode, or gets the mode the umask allows (0666 &
+    ~umask) for a new file, as any file the user creates; mkstemp alone would
+    make it 0600. Its name is unique and ends in ``path``'s suffix (writers such
+    as matplotlib choose the format by it), so two writers never share one.
+    On any exception, KeyboardInterrupt included, the copy is removed.
     """
     path = Path(path)
     try:
         mode = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o666 & ~_UMASK
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def replace_file(path: Path, text: str):
+    """Write ``text`` to ``path`` atomically (:func:`replace_file_with`), keeping ``path``'s mode."""
+    replace_file_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline=""))
 
 
 def remove_stale_file_temporaries(path: Path):

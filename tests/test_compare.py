@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
+import runpy
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from numba import njit
 
 import mcbench
 from mcbench.validation import compare as compare_module
 from mcbench.validation import stats
-
-
-@njit
-def _relu6(x, a, b):
-    return min(max(x, 0.0), 6.0)
-
-
-@njit
-def _d_relu6(x, a, b):
-    return 1.0 if 0.0 < x < 6.0 else 0.0
 
 
 TANH = mcbench.MLPSpec([64] * 6, "tanh", "xavier_normal", bias=("normal", 0.05))
@@ -97,7 +88,9 @@ def test_an_error_in_the_theory_fails(monkeypatch):
 
 
 def test_user_registered_activation():
-    mcbench.register_activation("relu6_test", _relu6, _d_relu6, overwrite=True)
+    """The documented example activation (docs/examples/relu6.py), registered under a name of the test's own."""
+    example = runpy.run_path(str(Path(__file__).resolve().parents[1] / "docs" / "examples" / "relu6.py"))
+    mcbench.register_activation("relu6_test", example["relu6"], example["d_relu6"], overwrite=True)
     spec = mcbench.MLPSpec([48] * 5, "relu6_test", "he_normal", bias=("normal", 0.1))
     cmp = mcbench.compare(spec, n_networks=16, n_inputs=32, seed=4)
     assert cmp.ok, cmp.summary()

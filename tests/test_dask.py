@@ -16,6 +16,7 @@ import pytest
 import mcbench
 from mcbench.report import write_report
 from mcbench.sweeps import digest
+from mcbench.sweeps.engine import dask_client
 
 distributed = pytest.importorskip("distributed", reason="the Dask tests need the dask extra: "
                                                         "pip install 'mcbench[dask]'")
@@ -30,14 +31,11 @@ def local_digest():
     return digest(mcbench.sweep(GRID, **SIZES))
 
 
-def _cluster(workers: int):
-    return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                    dashboard_address=":0", silence_logs=40)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_dask_gives_the_local_bits(workers, local_digest):
-    with _cluster(workers) as cluster, distributed.Client(cluster) as client:
+    with dask_client(local_workers=workers) as client:  # what --dask-local starts
         table = mcbench.sweep(GRID, client=client, **SIZES)
         assert len(client.scheduler_info()["workers"]) == workers
     assert table.attrs["engine"].startswith("tcp://")
@@ -47,7 +45,7 @@ def test_dask_gives_the_local_bits(workers, local_digest):
 def test_a_killed_worker_costs_nothing_but_time(local_digest):
     """SIGKILL a worker while it runs a cell: the scheduler reruns the task elsewhere, same bits."""
     killed = {}
-    with _cluster(2) as cluster, distributed.Client(cluster) as client:
+    with dask_client(local_workers=2) as client:
         pids = client.run(os.getpid)
 
         def kill_a_busy_worker():
@@ -72,7 +70,7 @@ def test_a_killed_worker_costs_nothing_but_time(local_digest):
 def test_validate_on_dask_writes_the_local_report(tmp_path):
     """Each check one task on 2 workers: report.csv is byte for byte the local run's."""
     local = mcbench.run_validation("quick", seed=2, only="relu/", quiet=True)
-    with _cluster(2) as cluster, distributed.Client(cluster) as client:
+    with dask_client(local_workers=2) as client:
         remote = mcbench.run_validation("quick", seed=2, only="relu/", quiet=True, client=client)
     write_report(local, tmp_path / "local")
     write_report(remote, tmp_path / "dask")

@@ -33,7 +33,7 @@ import pandas as pd
 from mcbench._core.threads import task_threads
 from mcbench.mc import mlp_propagation as mc_mlp
 from mcbench.sweeps.grid import CELL_COLUMNS, cell_seed, cell_spec
-from mcbench.theory import mean_field_fixed_point
+from mcbench.theory import mean_field_q_star
 from mcbench.theory import mlp_propagation as theory_mlp
 
 THEORY_ORDERS = ("nlo", "mean_field")
@@ -52,9 +52,9 @@ TABLE_COLUMNS = (
 def fixed_point_input_var(cell) -> float:
     """The input variance that puts layer 1 at q* (see the module docstring), or 1.0 where there is none."""
     spec = cell_spec(cell, 1.0)
-    fp = mean_field_fixed_point(spec)
+    q_star = mean_field_q_star(spec)  # q* only: the c* and depth scales come with the cell's theory table
     sw2 = spec.layer_weight_vars()[0] * spec.widths[0]
-    q_star, bias_var = fp["q_star"], spec.bias_moments()[1]
+    bias_var = spec.bias_moments()[1]
     # q* within round-off of Var(b) (e.g. 1e-16 for tanh on the critical line at sigma_b^2 = 0, where
     # q* = 0): no positive input variance reaches it
     if not (math.isfinite(q_star) and sw2 > 0 and q_star - bias_var > Q_STAR_FLOOR * max(1.0, q_star)):

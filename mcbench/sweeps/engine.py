@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 
 from mcbench._core.checks import check_positive_int
-from mcbench._io import TMP_PREFIX, locked, replace_file
+from mcbench._core.tasks import completed_tasks
+from mcbench._io import TMP_PREFIX, locked, replace_file, replace_file_with
 from mcbench._signals import checkpoint
 from mcbench._version import __version__
 from mcbench.config import (SWEEP_FLOP_RATE, SWEEP_INPUTS, SWEEP_NETWORKS, SWEEP_PAIR_CORRELATION,
@@ -171,14 +172,6 @@ def read_table(path) -> pd.DataFrame:
                        na_values={c: ["", "nan", "NaN"] for c in numeric}, **exact)
 
 
-def _dask_as_completed():
-    try:
-        from distributed import as_completed
-    except ImportError:
-        raise ImportError(f"a Dask client needs the dask extra: {DASK_INSTALL}") from None
-    return as_completed
-
-
 def sweep(grid, *, depth=None, width=None, n_networks: int = SWEEP_NETWORKS, n_inputs: int = SWEEP_INPUTS,
           pair_correlation=SWEEP_PAIR_CORRELATION, seed: int = 0, client=None, out=None,
           input_var="q_star", theory: str = "nlo", sigma_b2: float = SWEEP_SIGMA_B2, bias: str = "normal",
@@ -250,28 +243,25 @@ def sweep(grid, *, depth=None, width=None, n_networks: int = SWEEP_NETWORKS, n_i
     """
     args = check_arguments(n_networks, n_inputs, pair_correlation, seed, input_var, theory)
     table = grid_cells(grid, depth=depth, width=width, sigma_b2=sigma_b2, bias=bias)
-    as_completed = _dask_as_completed() if client is not None else None
     if out is None:
-        return _run(table, args, client, None, threads, quiet, as_completed)
+        return _run(table, args, client, None, threads, quiet)
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock = locked(out / MANIFEST_NAME, wait=False)
-        lock.__enter__()
-    except BlockingIOError:
-        raise ValueError(f"out: another sweep is writing into {out}; wait for it or choose another folder") from None
-    except OSError as exc:
-        raise ValueError(f"out: cannot use {out} ({exc.strerror or exc}); choose a writable folder") from None
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(locked(out / MANIFEST_NAME, wait=False))
+        except BlockingIOError:
+            raise ValueError(f"out: another sweep is writing into {out}; wait for it or choose another folder") \
+                from None
+        except OSError as exc:
+            raise ValueError(f"out: cannot use {out} ({exc.strerror or exc}); choose a writable folder") from None
         store = CellStore(out, args)
         store.open()
-        result = _run(table, args, client, store, threads, quiet, as_completed)
+        result = _run(table, args, client, store, threads, quiet)
         checkpoint()  # a stop request that arrived during the last cell: no final table
         replace_file(out / TABLE_NAME, table_text(result))
         _write_parquet(result, out / PARQUET_NAME, quiet)
         return result
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path, quiet: bool):
@@ -282,16 +272,10 @@ def _write_parquet(frame: pd.DataFrame, path: Path, quiet: bool):
             print(f"sweep: {path.name} skipped ({DASK_INSTALL} adds pyarrow); {TABLE_NAME} has the same table",
                   file=sys.stderr)
         return
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}")
-    try:
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_file_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
-def _run(table: pd.DataFrame, args: dict, client, store, threads, quiet: bool, as_completed) -> pd.DataFrame:
+def _run(table: pd.DataFrame, args: dict, client, store, threads, quiet: bool) -> pd.DataFrame:
     start = time.perf_counter()
     records = table.to_dict("records")
     done = {}
@@ -331,18 +315,14 @@ def _run(table: pd.DataFrame, args: dict, client, store, threads, quiet: bool, a
             progress.end()
     elif todo:
         token = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:12]
-        futures = {client.submit(run_cell, rec, key=f"mcbench-cell-{token}-{hashlib.sha256(rec['cell'].encode()).hexdigest()[:16]}",
-                                 threads=threads, **kwargs): rec for rec in todo}
-        try:
-            for future in as_completed(list(futures)):
+        keys = [f"mcbench-cell-{token}-{hashlib.sha256(rec['cell'].encode()).hexdigest()[:16]}" for rec in todo]
+        with completed_tasks(client, run_cell, [((rec,), kwargs | {"threads": threads}) for rec in todo],
+                             keys) as finished_tasks:
+            for i, (frame, cell_s) in finished_tasks:
                 checkpoint()
-                rec = futures[future]
-                frame, cell_s = future.result()
-                progress.begin(rec["cell"])
-                finish(rec, frame, cell_s)
+                progress.begin(todo[i]["cell"])
+                finish(todo[i], frame, cell_s)
                 progress.end()
-        finally:
-            client.cancel(list(futures))  # nothing left running on the cluster after an interrupt
     progress.close()
     result = pd.concat([done[rec["cell"]] for rec in records], ignore_index=True)
     result.attrs.update(cells=len(records), computed=len(todo), reused=reused,

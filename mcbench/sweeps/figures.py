@@ -17,14 +17,12 @@ input; right of it the chaotic phase (c* < 1, gradients explode).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mcbench._io import TMP_PREFIX
+from mcbench._io import replace_file_with
 from mcbench.config import (
     CRITICAL_LINE_POINTS,
     DEPTH_FIT_ITERATIONS,
@@ -452,23 +450,6 @@ DEPTH_SCALE_SIGMA_B2 = 0.05
 DEPTH_SCALE_NAME = "fig_depth_scale.png"
 
 
-def _atomic(draw, path: Path):
-    """Draw into a hidden file and rename it to ``path``: an interrupted drawing leaves nothing partial.
-
-    The hidden name is unique, so two runs drawing into one folder (a rerun that reused every cell
-    while the first still draws) each publish a whole figure.
-    """
-    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        draw(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def draw_sweep_figures(table, out) -> list[str] | None:
     """Draw the figures the table supports into ``out``; their names, or None without matplotlib.
 
@@ -492,11 +473,11 @@ def draw_sweep_figures(table, out) -> list[str] | None:
                & (by_w["depth"] == first["depth"])]
     n_w, n_b = one["sigma_w2"].nunique(), one["sigma_b2"].nunique()
     if n_w >= 2 and n_b >= 2:
-        _atomic(lambda p: phase_diagram(one, p), out / PHASE_DIAGRAM_NAME)
+        replace_file_with(out / PHASE_DIAGRAM_NAME, lambda p: phase_diagram(one, p))
         drawn.append(PHASE_DIAGRAM_NAME)
     if n_w >= 2 and np.isfinite(one["c"]).any():
         levels = one["sigma_b2"].unique()
         chosen = levels[np.argmin(np.abs(levels - DEPTH_SCALE_SIGMA_B2))]
-        _atomic(lambda p: depth_scale_figure(one, chosen, p), out / DEPTH_SCALE_NAME)
+        replace_file_with(out / DEPTH_SCALE_NAME, lambda p: depth_scale_figure(one, chosen, p))
         drawn.append(DEPTH_SCALE_NAME)
     return drawn

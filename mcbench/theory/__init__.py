@@ -42,6 +42,7 @@ from mcbench.theory.mlp import (
     glorot_product_variance,
     he_condition_weight_var,
     mean_field_fixed_point,
+    mean_field_q_star,
     mlp_propagation,
     xavier_variances,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "glorot_product_variance",
     "he_condition_weight_var",
     "mean_field_fixed_point",
+    "mean_field_q_star",
     "mlp_propagation",
     "nlo_layer_maps",
     "nlo_propagation",

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from mcbench._core.tasks import completed_tasks
 from mcbench._core.threads import numba_threads, resolve_threads, task_threads
 from mcbench._version import __version__
 from mcbench._signals import checkpoint
@@ -91,23 +92,15 @@ def _run_here(checks, cfg, seed: int, progress: Progress) -> tuple[list, dict]:
 
 
 def _run_on_dask(client, checks, suite: str, seed: int, progress: Progress, threads) -> tuple[list, dict]:
-    """Each check one task on ``client``; outputs in catalogue order, whatever order the tasks finish in."""
-    try:
-        from distributed import as_completed
-    except ImportError:
-        raise ValueError("running on Dask needs the dask extra: pip install 'mcbench[dask]'") from None
-    futures = {client.submit(run_check, suite, seed, c.name, threads, pure=False): c.name for c in checks}
+    """Each check group one task on ``client``; outputs in catalogue order, whatever order the tasks finish in."""
     results = {}
-    try:
-        for future in as_completed(list(futures)):
+    with completed_tasks(client, run_check, [((suite, seed, c.name, threads), {}) for c in checks]) as done:
+        for i, result in done:
             checkpoint()
-            name = futures[future]
-            progress.begin(name)
-            results[name] = future.result()
+            progress.begin(checks[i].name)
+            results[i] = result
             progress.end()
-    finally:
-        client.cancel(list(futures))  # nothing left running on the cluster after an interrupt
-    return [results[c.name][0] for c in checks], {c.name: results[c.name][1] for c in checks}
+    return [results[i][0] for i in range(len(checks))], {c.name: results[i][1] for i, c in enumerate(checks)}
 
 
 def run_validation(suite: str = "quick", seed: int = 0, threads=None, *, quiet: bool = False,
